@@ -1,0 +1,142 @@
+"""The weights cache: download once, under a lock, to a temporary name, then verify every load.
+
+Files live in ``$REID_HOME/checkpoints/<catalogued file name>`` (``REID_HOME`` defaults to the
+user cache dir, e.g. ``~/.cache/reid-zoo``). Where the catalog gives no sha256, the checksum of
+the first download is recorded beside the file (``<file>.sha256``) and checked on every later
+load. ``REID_MIRROR=<base url>`` fetches ``<base url>/<file name>`` instead of the catalogued URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+from pathlib import Path
+
+import torch.hub
+from filelock import FileLock
+
+from .errors import ChecksumError, WeightsError
+
+ENV_HOME = "REID_HOME"
+ENV_MIRROR = "REID_MIRROR"
+
+
+def reid_home() -> Path:
+    """The cache root: ``$REID_HOME``, or the user cache dir's ``reid-zoo`` folder."""
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("reid-zoo", appauthor=False))
+
+
+def checkpoint_dir() -> Path:
+    """Where downloaded weights are kept."""
+    return reid_home() / "checkpoints"
+
+
+def resolve_url(url: str) -> str:
+    """The URL to fetch: the catalogued one, or ``$REID_MIRROR/<file name>`` when a mirror is set."""
+    mirror = os.environ.get(ENV_MIRROR)
+    if not mirror:
+        return url
+    return mirror.rstrip("/") + "/" + url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _expected_sha(path: Path, catalogued: str | None) -> str | None:
+    if catalogued:
+        return catalogued.lower()
+    record = path.with_name(path.name + ".sha256")
+    return record.read_text().strip().lower() if record.is_file() else None
+
+
+def fetch_file(
+    url: str,
+    *,
+    sha256: str | None = None,
+    file_name: str | None = None,
+    progress: bool = True,
+    what: str | None = None,
+) -> Path:
+    """Return the cached path of ``url``, downloading it first if needed.
+
+    The download goes to a temporary file in the cache folder and is renamed into place, under
+    a file lock, so concurrent processes download once and nobody sees a partial file. The
+    checksum (catalogued, or recorded at the first download) is verified on every call; a cached
+    file that no longer matches is downloaded again, or refused when the source is unreachable.
+
+    Args:
+        url: the catalogued URL (``REID_MIRROR`` may replace its host).
+        sha256: expected checksum, if known.
+        file_name: name in the cache; defaults to the URL's last component.
+        progress: show a progress bar while downloading.
+        what: a description for error messages, e.g. ``"resnet50_bot on market1501"``.
+    """
+    name = file_name or url.rstrip("/").rsplit("/", 1)[-1]
+    folder = checkpoint_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    label = f" ({what})" if what else ""
+    with FileLock(str(path) + ".lock"):
+        if path.is_file():
+            expected = _expected_sha(path, sha256)
+            actual = sha256_of(path)
+            if expected is None or actual == expected:
+                if expected is None:
+                    _write_atomic(path.with_name(name + ".sha256"), actual + "\n")
+                return path
+            try:
+                return _download(url, path, sha256, progress, label)
+            except WeightsError as e:
+                raise ChecksumError(
+                    f"cached weights {path}{label} do not match their checksum (sha256 {actual}, "
+                    f"expected {expected}) and could not be downloaded again: {e}. Delete the file "
+                    "or put a good copy there."
+                ) from None
+        return _download(url, path, sha256, progress, label)
+
+
+def _download(url: str, path: Path, sha256: str | None, progress: bool, label: str) -> Path:
+    source = resolve_url(url)
+    # torch.hub writes to a temporary file beside the target and renames it when complete.
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        torch.hub.download_url_to_file(source, str(tmp), hash_prefix=None, progress=progress)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        tmp.unlink(missing_ok=True)
+        mirror = f" (mirror of {url})" if source != url else ""
+        raise WeightsError(
+            f"cannot download weights{label} from {source}{mirror}: {e}. To work offline, put the "
+            f"file at {path} (or set {ENV_MIRROR} to a reachable copy, {ENV_HOME} to another cache)."
+        ) from e
+    actual = sha256_of(tmp)
+    if sha256 and actual != sha256.lower():
+        tmp.unlink(missing_ok=True)
+        raise ChecksumError(f"download of {source}{label} has sha256 {actual}, expected {sha256}; nothing was kept")
+    os.replace(tmp, path)
+    if not sha256:
+        _write_atomic(path.with_name(path.name + ".sha256"), actual + "\n")
+    return path
