@@ -12,10 +12,11 @@ import hashlib
 import os
 import tempfile
 import urllib.error
+import urllib.request
 from pathlib import Path
 
-import torch.hub
 from filelock import FileLock
+from tqdm import tqdm
 
 from .errors import ChecksumError, WeightsError
 
@@ -121,22 +122,46 @@ def fetch_file(
 
 def _download(url: str, path: Path, sha256: str | None, progress: bool, label: str) -> Path:
     source = resolve_url(url)
-    # torch.hub writes to a temporary file beside the target and renames it when complete.
-    tmp = path.with_name(path.name + ".partial")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".partial")
+    tmp = Path(tmp_name)
     try:
-        torch.hub.download_url_to_file(source, str(tmp), hash_prefix=None, progress=progress)
+        with os.fdopen(fd, "wb") as out:
+            _stream(source, out, progress)
+            out.flush()
+            os.fsync(out.fileno())
+        actual = sha256_of(tmp)
+        if sha256 and actual != sha256.lower():
+            raise ChecksumError(f"download of {source}{label} has sha256 {actual}, expected {sha256}; nothing was kept")
+        os.replace(tmp, path)
     except (urllib.error.URLError, OSError, ValueError) as e:
-        tmp.unlink(missing_ok=True)
         mirror = f" (mirror of {url})" if source != url else ""
         raise WeightsError(
             f"cannot download weights{label} from {source}{mirror}: {e}. To work offline, put the "
             f"file at {path} (or set {ENV_MIRROR} to a reachable copy, {ENV_HOME} to another cache)."
         ) from e
-    actual = sha256_of(tmp)
-    if sha256 and actual != sha256.lower():
+    finally:
         tmp.unlink(missing_ok=True)
-        raise ChecksumError(f"download of {source}{label} has sha256 {actual}, expected {sha256}; nothing was kept")
-    os.replace(tmp, path)
     if not sha256:
         _write_atomic(path.with_name(path.name + ".sha256"), actual + "\n")
     return path
+
+
+def _stream(url: str, out, progress: bool, timeout: float = 60.0) -> None:
+    """Copy ``url`` into ``out``; a body shorter than its Content-Length is an error, not a file.
+
+    Written here rather than with torch.hub's helper because that one accepts a connection that
+    closes early as a complete file.
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": "reid-zoo"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        total = response.headers.get("Content-Length")
+        total = int(total) if total is not None else None
+        done = 0
+        with tqdm(total=total, disable=not progress, unit="B", unit_scale=True, unit_divisor=1024,
+                  desc=url.rsplit("/", 1)[-1]) as bar:
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+                done += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and done != total:
+        raise OSError(f"incomplete download: received {done} of {total} bytes")

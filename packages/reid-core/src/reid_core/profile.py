@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def count_params(model: nn.Module, *, exclude: tuple[str, ...] = ()) -> int:
-    """Number of parameters, leaving out those whose name starts with one of ``exclude``."""
-    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith(exclude))
+def count_params(model: nn.Module, *, classifier: bool = False) -> int:
+    """Number of parameters; the training classifier (the model's ``classifier_keys``) only if asked.
+
+    The classifier's size depends on the training set, so it is left out by default: the
+    count then describes what runs at inference.
+    """
+    skip = () if classifier else tuple(getattr(model, "classifier_keys", ()))
+    return sum(p.numel() for n, p in model.named_parameters() if not any(fnmatch.fnmatchcase(n, s) for s in skip))
 
 
 @torch.no_grad()

@@ -18,13 +18,13 @@ import fnmatch
 import logging
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
 from torch import nn
 
-from .catalog import ModelInfo, read_package_catalog
+from .catalog import ModelInfo, parse_catalog, read_package_catalog
 from .errors import FamilyNotInstalledError, RegistryError, UnknownModelError
 from .model import IMAGENET_MEAN, IMAGENET_STD, ModelMeta, ReIDModel
 
@@ -62,15 +62,24 @@ class Family:
         package: the distribution name, e.g. ``"reid-bot"`` (shown in errors).
         module: the import name whose package data holds ``catalog.yaml``.
         extra: the ``reid-zoo`` extra that installs this family.
+        catalog: a catalog mapping given directly (notebooks, tests) instead of the packaged file.
     """
 
-    def __init__(self, name: str, *, package: str, module: str, extra: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        package: str,
+        module: str,
+        extra: str | None = None,
+        catalog: Mapping[str, Any] | None = None,
+    ) -> None:
         self.name = name
         self.package = package
         self.module = module
         self.extra = extra or name
         self.models: dict[str, ModelEntry] = {}
-        self._catalog: dict[str, dict[str, Any]] | None = None
+        self._catalog = parse_catalog(catalog, f"catalog of {package}") if catalog is not None else None
 
     def register(
         self,

@@ -50,7 +50,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"camera aware:  {'yes' if info.camera_aware else 'no'}")
     if not args.no_count:
         model = create_model(info.name).eval()
-        print(f"params:        {human(count_params(model))}"
+        print(f"params:        {human(count_params(model))} (without the training classifier)"
               + (f"   (published: {info.published['params']})" if "params" in info.published else ""))
         macs = count_macs(model, info.input_size, camids=info.camera_aware)
         print(f"MACs:          {human(macs)}" + (f"   (published: {info.published['macs']})" if "macs" in info.published else ""))

@@ -1,0 +1,165 @@
+"""The weights cache against a real HTTP server on 127.0.0.1."""
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import reid_core
+from reid_core import hub
+from reid_core.errors import ChecksumError, WeightsError
+
+from ..http_server import FileServer, closed_port_url
+from .conftest import TinyNet, make_tiny_family
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def server():
+    s = FileServer()
+    yield s
+    s.stop()
+
+
+def blob(n=300_000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n,), generator=g, dtype=torch.uint8).numpy().tobytes()
+
+
+def test_download_records_checksum_and_shows_progress(server, capfd):
+    data = blob()
+    server.files["/w/a.pth"] = data
+    path = hub.fetch_file(server.url("/w/a.pth"))
+    assert path == hub.checkpoint_dir() / "a.pth" and path.read_bytes() == data
+    assert (path.parent / "a.pth.sha256").read_text().strip() == hashlib.sha256(data).hexdigest()
+    err = capfd.readouterr().err
+    assert "a.pth" in err and "100%" in err  # tqdm's bar
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.pth", "a.pth.lock", "a.pth.sha256"]
+
+
+def test_cache_hit_needs_no_server(server):
+    server.files["/a.pth"] = blob()
+    url = server.url("/a.pth")
+    first = hub.fetch_file(url, progress=False)
+    server.stop()
+    assert hub.fetch_file(url, progress=False) == first
+    assert server.hits["/a.pth"] == 1
+
+
+def test_mirror_replaces_host(server, monkeypatch):
+    server.files["/mirror/b.pth"] = blob(1000)
+    monkeypatch.setenv("REID_MIRROR", server.url("/mirror/"))
+    path = hub.fetch_file(closed_port_url("/releases/download/v1/b.pth"), progress=False)
+    assert path.name == "b.pth" and server.hits["/mirror/b.pth"] == 1
+
+
+def test_corrupted_cache_refused_offline_and_replaced_online(server):
+    data = blob()
+    server.files["/c.pth"] = data
+    url = server.url("/c.pth")
+    path = hub.fetch_file(url, progress=False)
+    path.write_bytes(data[:-1] + b"\x00")
+    server.mode["/c.pth"] = "truncate"  # the source is unreachable in effect
+    with pytest.raises(ChecksumError, match=str(path)):
+        hub.fetch_file(url, progress=False)
+    server.mode.clear()
+    assert hub.fetch_file(url, progress=False).read_bytes() == data
+
+
+def test_catalogued_sha256_is_enforced(server):
+    server.files["/d.pth"] = blob()
+    with pytest.raises(ChecksumError, match="expected 00ff"):
+        hub.fetch_file(server.url("/d.pth"), sha256="00ff" * 16, progress=False)
+    assert not (hub.checkpoint_dir() / "d.pth").exists()
+
+
+def test_truncated_download_never_reaches_the_final_name(server):
+    server.files["/e.pth"] = blob()
+    server.mode["/e.pth"] = "truncate"
+    with pytest.raises(WeightsError, match="incomplete download"):
+        hub.fetch_file(server.url("/e.pth"), progress=False)
+    assert [p.name for p in hub.checkpoint_dir().iterdir()] == ["e.pth.lock"]
+
+
+def test_killed_download_leaves_no_final_file(server):
+    server.files["/f.pth"] = blob(2_000_000)
+    server.mode["/f.pth"] = "stall"
+    code = f"from reid_core import hub; hub.fetch_file({server.url('/f.pth')!r}, progress=False)"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
+    folder = hub.checkpoint_dir()
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(p.name.endswith(".partial") and p.stat().st_size for p in folder.glob("*")):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    names = [p.name for p in folder.iterdir()]
+    assert any(n.endswith(".partial") for n in names), names  # it was mid-download
+    assert "f.pth" not in names
+
+
+def test_concurrent_processes_download_once(server):
+    data = blob(1_000_000)
+    server.files["/g.pth"] = data
+    server.delay = 0.5  # keep the first download in flight while the others arrive
+    code = f"from reid_core import hub; print(hub.fetch_file({server.url('/g.pth')!r}, progress=False))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(set(outs)) == 1 and Path(outs[0]).read_bytes() == data
+    assert server.hits["/g.pth"] == 1
+
+
+def catalog_for(url, sha256=None):
+    return {
+        "format": "reid-zoo-catalog-v1",
+        "models": {"tiny_net": {"weights": [
+            {"dataset": "market1501", "url": url, "sha256": sha256, "num_classes": 7, "metrics": {"mAP": 0.5}},
+        ]}},
+    }
+
+
+def test_load_downloads_builds_and_verifies(server, registry, tiny_state):
+    torch.manual_seed(3)
+    state = TinyNet(num_classes=7).state_dict()
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    server.files["/tiny-market.pth"] = buf.getvalue()
+    registry.add_family(make_tiny_family(catalog_for(server.url("/tiny-market.pth"))))
+    model = reid_core.load("tiny_net", "market1501", progress=False)
+    assert not model.training and model.classifier.out_features == 7
+    assert torch.equal(model.conv.weight, state["conv.weight"])
+    assert reid_core.model_info("tiny_net").weights["market1501"].metrics["mAP"] == 0.5
+    assert reid_core.list_models("tiny_*", pretrained=True) == ["tiny_net"]
+
+
+def test_offline_error_names_model_dataset_url_and_path(registry):
+    url = closed_port_url("/releases/tiny-market.pth")
+    registry.add_family(make_tiny_family(catalog_for(url)))
+    with pytest.raises(WeightsError) as err:
+        reid_core.load("tiny_net", "market1501", progress=False)
+    msg = str(err.value)
+    assert "tiny_net on market1501" in msg and url in msg
+    assert str(hub.checkpoint_dir() / "tiny-market.pth") in msg
+
+
+def test_unknown_dataset_lists_available(registry):
+    registry.add_family(make_tiny_family(catalog_for(closed_port_url())))
+    with pytest.raises(WeightsError, match="available: market1501"):
+        reid_core.load("tiny_net", "msmt17")
+
+
+def test_load_with_local_weights_infers_classes(tmp_path, registry):
+    registry.add_family(make_tiny_family())
+    torch.manual_seed(4)
+    state = TinyNet(num_classes=11).state_dict()
+    path = tmp_path / "mine.pth"
+    torch.save({"state_dict": {"module." + k: v for k, v in state.items()}}, path)
+    model = reid_core.load("tiny_net", weights=path)
+    assert model.classifier.out_features == 11 and torch.equal(model.conv.weight, state["conv.weight"])
