@@ -1,9 +1,12 @@
 """Shared test setup: every test gets its own weights cache and no network."""
 
+import os
+
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# REID_TEST_THREADS=1 helps when several test runs share the cores.
+torch.set_num_threads(int(os.environ.get("REID_TEST_THREADS", "2")))
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ Each family ships ``catalog.yaml`` as package data::
     format: reid-zoo-catalog-v1
     models:
       resnet50_bot:
+        normalization: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
         published: {macs: 4.087G, params: 23.512M}   # as the source published them
         weights:
           - dataset: market1501
@@ -78,7 +79,11 @@ class ModelInfo(ModelMeta):
 
 
 def parse_catalog(data: Mapping[str, Any], origin: str) -> dict[str, dict[str, Any]]:
-    """Validate a catalog mapping; return ``name -> {"published": ..., "weights": [WeightsInfo]}``."""
+    """Validate a catalog mapping; return ``name -> {"published", "normalization", "weights": [WeightsInfo]}``.
+
+    ``normalization`` (mean/std of images in [0, 1]) is what the published weights expect; the
+    registered model must use the same.
+    """
     if not isinstance(data, Mapping) or data.get("format") != CATALOG_FORMAT:
         raise RegistryError(f"{origin}: not a reid-zoo catalog (expected 'format: {CATALOG_FORMAT}')")
     out: dict[str, dict[str, Any]] = {}
@@ -100,7 +105,12 @@ def parse_catalog(data: Mapping[str, Any], origin: str) -> dict[str, dict[str, A
                 )
             except (KeyError, TypeError, ValueError) as e:
                 raise RegistryError(f"{origin}: models.{name}.weights[{i}] is malformed: {e!r}") from e
-        out[name] = {"published": dict(entry.get("published") or {}), "weights": records}
+        norm = entry.get("normalization") or {}
+        out[name] = {
+            "published": dict(entry.get("published") or {}),
+            "normalization": {k: tuple(float(x) for x in v) for k, v in norm.items()},
+            "weights": records,
+        }
     return out
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from ..hub import fetch_file
 from ..pretrained import weights_record
-from ..profile import count_macs, count_params, human
+from ..profile import count_inference, human
 from ..registry import REGISTRY, create_model, list_models, model_info
 
 
@@ -50,9 +50,9 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"camera aware:  {'yes' if info.camera_aware else 'no'}")
     if not args.no_count:
         model = create_model(info.name).eval()
-        print(f"params:        {human(count_params(model))} (without the training classifier)"
+        params, macs = count_inference(model, info.input_size, camids=info.camera_aware)
+        print(f"params:        {human(params)} (used at inference)"
               + (f"   (published: {info.published['params']})" if "params" in info.published else ""))
-        macs = count_macs(model, info.input_size, camids=info.camera_aware)
         print(f"MACs:          {human(macs)}" + (f"   (published: {info.published['macs']})" if "macs" in info.published else ""))
     if info.notes:
         print(f"notes:         {info.notes}")

@@ -1,0 +1,374 @@
+"""The training loop: one process or many (PyTorch DDP through ``torchrun``), AMP, exact resume."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+from yacs.config import CfgNode
+
+from ..checkpoint import load_weights
+from ..data import ImageDataset, PKSampler, build_dataset, train_transforms
+from ..registry import create_model
+from .checkpoint import CheckpointManager, rng_state, set_rng_state
+from .objective import Objective
+from .schedule import build_scheduler
+
+log = logging.getLogger("reid_core.train")
+
+
+# -- distributed -------------------------------------------------------------------------------
+
+
+def _init_distributed() -> tuple[int, int, torch.device]:
+    """Join the process group that ``torchrun`` describes in the environment, if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return rank, world, device
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+# -- pieces built from the config ---------------------------------------------------------------
+
+
+def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD with biases at ``BIAS_LR_FACTOR`` times the rate and no decay on norms."""
+    s = cfg.SOLVER
+    decay, no_decay, biases = [], [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name.endswith(".bias"):
+            biases.append(p)
+        elif p.ndim <= 1:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    groups = [
+        {"params": decay, "weight_decay": s.WEIGHT_DECAY},
+        {"params": no_decay, "weight_decay": 0.0},
+        {"params": biases, "weight_decay": 0.0, "lr": s.BASE_LR * s.BIAS_LR_FACTOR},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if s.OPTIM == "SGD":
+        return torch.optim.SGD(groups, lr=s.BASE_LR, momentum=s.MOMENTUM, nesterov=s.NESTEROV)
+    if s.OPTIM in ("Adam", "AdamW"):
+        return getattr(torch.optim, s.OPTIM)(groups, lr=s.BASE_LR)
+    raise ValueError(f"SOLVER.OPTIM must be Adam, AdamW or SGD, got {s.OPTIM!r}")
+
+
+def _amp_dtype(cfg: CfgNode, device: torch.device) -> torch.dtype | None:
+    choice = str(cfg.SOLVER.AMP).lower()
+    if device.type != "cuda" or choice in ("off", "false", "none", ""):
+        return None
+    if choice == "fp16":
+        return torch.float16
+    if choice == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+# -- the trainer --------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Builds everything from a config and runs the loop; see :func:`reid_core.train`.
+
+    Attributes after :meth:`run`: ``history`` (one dict per logged step: epoch, iteration, loss
+    and its parts, lr) and ``metrics`` (the last evaluation).
+    """
+
+    def __init__(self, cfg: CfgNode, *, resume: str | os.PathLike | bool | None = None, progress: bool = True) -> None:
+        self.rank, self.world, self.device = _init_distributed()
+        self.is_main = self.rank == 0
+        self.progress = progress and self.is_main
+        out = Path(cfg.OUTPUT_DIR)
+        self.ckpt = CheckpointManager(out / "checkpoints", keep_last=cfg.KEEP_LAST)
+        state = None
+        if resume:
+            state = self.ckpt.load(None if resume is True else resume)
+            saved = CfgNode.load_cfg(state["config"])
+            # The checkpoint's recipe continues; limits given now (epochs, iterations) still apply.
+            for key in ("MAX_EPOCHS", "MAX_ITERS"):
+                saved.SOLVER[key] = cfg.SOLVER[key]
+            saved.OUTPUT_DIR = cfg.OUTPUT_DIR
+            cfg = saved
+        cfg.freeze()
+        self.cfg = cfg
+        self._seed(cfg.SEED + self.rank)
+
+        self.dataset = build_dataset(cfg.DATASET.NAME, cfg.DATASET.ROOT or None)
+        self.num_classes = self.dataset.num_train_pids
+        kwargs = dict(cfg.MODEL.KWARGS)
+        model = create_model(cfg.MODEL.NAME, num_classes=self.num_classes,
+                             camera_num=self.dataset.num_cameras, **kwargs)
+        if cfg.MODEL.WEIGHTS and state is None:
+            report = load_weights(model, cfg.MODEL.WEIGHTS, strict=False, drop_classifier=True)
+            self._log(report.describe())
+        self.feature_dim = model.feature_dim
+        self.camera_aware = model.camera_aware
+        model.to(self.device)
+        if self.device.type == "cuda" and cfg.SOLVER.CHANNELS_LAST:
+            model.to(memory_format=torch.channels_last)
+        self.objective = Objective(cfg, self.num_classes, self.feature_dim).to(self.device)
+        self.optimizer = build_optimizer(cfg, model)
+        self.center_optimizer = (
+            torch.optim.SGD(self.objective.parameters(), lr=cfg.LOSS.CENTER_LR)
+            if self.objective.center is not None else None
+        )
+        self.loader, self.sampler = self._train_loader(model)
+        s = cfg.SOLVER
+        self.scheduler = build_scheduler(
+            self.optimizer, len(self.loader), sched=s.SCHED, warmup_iters=s.WARMUP_ITERS,
+            warmup_factor=s.WARMUP_FACTOR, steps=tuple(s.STEPS), gamma=s.GAMMA, max_epochs=s.MAX_EPOCHS,
+            delay_epochs=s.DELAY_EPOCHS, eta_min_ratio=s.ETA_MIN_RATIO,
+        )
+        self.amp_dtype = _amp_dtype(cfg, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        if self.world > 1:
+            model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        self.model = torch.compile(model) if s.COMPILE else model
+
+        self.epoch, self.iteration, self.iter_in_epoch = 0, 0, 0
+        self.best = -math.inf
+        self.history: list[dict[str, Any]] = []
+        self.metrics: dict[str, float] = {}
+        self._resume_rng = None
+        if state is not None:
+            self._restore(state)
+        self._stop_signal: int | None = None
+
+    # -- setup helpers
+    def _seed(self, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def _train_loader(self, model: nn.Module) -> tuple[DataLoader, PKSampler]:
+        c = self.cfg
+        transform = train_transforms(
+            tuple(c.INPUT.SIZE), mean=model.mean, flip_prob=c.INPUT.FLIP_PROB, pad=c.INPUT.PADDING,
+            erase_prob=c.INPUT.REA_PROB, autoaugment_prob=c.INPUT.AUTOAUG_PROB,
+            color_jitter_prob=0.5 if c.INPUT.COLOR_JITTER else 0.0,
+        )
+        data = ImageDataset(self.dataset.train, transform)
+        sampler = PKSampler(data.pids, c.DATALOADER.P, c.DATALOADER.K, seed=c.SEED)
+        loader = DataLoader(
+            data, batch_size=sampler.batch_size, sampler=sampler, num_workers=c.DATALOADER.NUM_WORKERS,
+            drop_last=True, pin_memory=self.device.type == "cuda",
+        )
+        return loader, sampler
+
+    def _log(self, msg: str) -> None:
+        if self.is_main:
+            log.info(msg)
+
+    # -- checkpoints
+    def _state(self, epoch_rng: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "model": _unwrap(self.model).state_dict() if not self.cfg.SOLVER.COMPILE else _unwrap(self.model._orig_mod).state_dict(),
+            "model_name": self.cfg.MODEL.NAME,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "objective": self.objective.state_dict(),
+            "center_optimizer": self.center_optimizer.state_dict() if self.center_optimizer else {},
+            "epoch": self.epoch,
+            "iteration": self.iteration,
+            "iter_in_epoch": self.iter_in_epoch,
+            "epoch_rng": epoch_rng,
+            "rng": rng_state(),
+            "best": self.best,
+            "metrics": dict(self.metrics),
+            "config": self.cfg.dump(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        net = self.model._orig_mod if self.cfg.SOLVER.COMPILE else self.model
+        _unwrap(net).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.objective.load_state_dict(state["objective"])
+        if self.center_optimizer and state["center_optimizer"]:
+            self.center_optimizer.load_state_dict(state["center_optimizer"])
+        self.epoch, self.iteration = state["epoch"], state["iteration"]
+        self.iter_in_epoch = state["iter_in_epoch"]
+        self.best, self.metrics = state["best"], dict(state["metrics"])
+        self._resume_rng = (state["epoch_rng"], state["rng"])
+
+    # -- the loop
+    def _freeze(self, frozen: bool) -> None:
+        prefixes = tuple(self.cfg.SOLVER.FREEZE_PREFIXES)
+        for name, p in _unwrap(self.model).named_parameters():
+            if not name.startswith(prefixes):
+                p.requires_grad_(not frozen)
+
+    def _step(self, batch: dict[str, Any]) -> dict[str, float]:
+        images = batch["image"].to(self.device, non_blocking=True)
+        if self.device.type == "cuda" and self.cfg.SOLVER.CHANNELS_LAST:
+            images = images.contiguous(memory_format=torch.channels_last)
+        targets = batch["pid"].to(self.device, non_blocking=True)
+        kwargs = {"camids": batch["camid"].to(self.device)} if self.camera_aware else {}
+        autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext())
+        with autocast:
+            out = self.model(images, **kwargs)
+            loss, parts = self.objective(out, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.center_optimizer:
+            self.center_optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.SOLVER.CLIP_GRAD > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.SOLVER.CLIP_GRAD)
+        self.scaler.step(self.optimizer)
+        if self.center_optimizer:
+            # reid-strong-baseline: the centers learn at their own rate, undoing the loss weight.
+            for p in self.objective.parameters():
+                if p.grad is not None:
+                    p.grad.mul_(1.0 / self.cfg.LOSS.CENTER_WEIGHT)
+            self.center_optimizer.step()
+        self.scaler.update()
+        self.scheduler.step()
+        if not math.isfinite(float(loss)):
+            raise FloatingPointError(f"loss is {float(loss)} at iteration {self.iteration}; lower SOLVER.BASE_LR")
+        return {"loss": float(loss), **parts}
+
+    def _handle_signal(self, signum: int, _frame: Any) -> None:
+        self._stop_signal = signum
+
+    def run(self) -> dict[str, float]:
+        """Train to ``SOLVER.MAX_EPOCHS`` (or ``MAX_ITERS``, or a signal); returns the last metrics."""
+        c = self.cfg
+        handlers = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not the main thread
+                handlers[sig] = signal.signal(sig, self._handle_signal)
+        writer = self._tensorboard()
+        try:
+            while self.epoch < c.SOLVER.MAX_EPOCHS:
+                if self._run_epoch(writer):
+                    break
+        finally:
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+            if writer is not None:
+                writer.close()
+        return self.metrics
+
+    def _run_epoch(self, writer: Any) -> bool:
+        """One epoch (or the rest of an interrupted one). True when training must stop now."""
+        c = self.cfg
+        self.sampler.set_epoch(self.epoch)
+        if self._resume_rng is not None:
+            epoch_rng, now_rng = self._resume_rng
+            self._resume_rng = None
+            set_rng_state(epoch_rng)
+        else:
+            epoch_rng, now_rng = rng_state(), None
+        batches = iter(self.loader)  # worker seeds come from the epoch's RNG state
+        for _ in range(self.iter_in_epoch):  # an interrupted epoch: skip what was already learnt
+            next(batches)
+        if now_rng is not None:
+            set_rng_state(now_rng)
+        self.model.train()
+        bar = tqdm(total=len(self.loader), initial=self.iter_in_epoch, disable=not self.progress,
+                   desc=f"epoch {self.epoch + 1}/{c.SOLVER.MAX_EPOCHS}", leave=False)
+        stop = False
+        for batch in batches:
+            if c.SOLVER.FREEZE_ITERS:
+                self._freeze(self.iteration < c.SOLVER.FREEZE_ITERS)
+            parts = self._step(batch)
+            self.iteration += 1
+            self.iter_in_epoch += 1
+            record = {"epoch": self.epoch + 1, "iteration": self.iteration, "lr": self.scheduler.get_last_lr()[0], **parts}
+            self.history.append(record)
+            bar.update(1)
+            bar.set_postfix(loss=f"{parts['loss']:.3f}")
+            if self.iteration % c.LOG_PERIOD == 0:
+                self._write_log(record, writer)
+            if c.SOLVER.MAX_ITERS and self.iteration >= c.SOLVER.MAX_ITERS or self._stop_signal is not None:
+                stop = True
+                break
+        bar.close()
+        if stop and self.iter_in_epoch < len(self.loader):
+            if self.is_main:
+                self.ckpt.save(self._state(epoch_rng))
+                why = f"signal {self._stop_signal}" if self._stop_signal is not None else "SOLVER.MAX_ITERS"
+                self._log(f"stopped by {why} at iteration {self.iteration}; resume with --resume")
+            self._barrier()
+            return True
+        self.epoch += 1
+        self.iter_in_epoch = 0
+        evaluate_now = c.TEST.EVAL_PERIOD and self.epoch % c.TEST.EVAL_PERIOD == 0 or self.epoch == c.SOLVER.MAX_EPOCHS
+        is_best = False
+        if evaluate_now:
+            self.metrics = self.evaluate()
+            is_best = self.metrics.get("mAP", -math.inf) > self.best
+            self.best = max(self.best, self.metrics.get("mAP", -math.inf))
+            self._write_log({"epoch": self.epoch, "iteration": self.iteration, "eval": self.metrics}, writer)
+        if self.is_main:
+            self.ckpt.save(self._state(rng_state()), epoch=self.epoch, is_best=is_best)
+        self._barrier()
+        return stop
+
+    def _barrier(self) -> None:
+        if dist.is_initialized():
+            dist.barrier()
+
+    def evaluate(self) -> dict[str, float]:
+        """Extract query and gallery features on every rank, gather them, and score on rank 0."""
+        from .evaluation_loop import evaluate_split
+
+        return evaluate_split(self, self.dataset)
+
+    # -- logging
+    def _tensorboard(self) -> Any:
+        if not (self.cfg.TENSORBOARD and self.is_main):
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(Path(self.cfg.OUTPUT_DIR) / "tensorboard"))
+
+    def _write_log(self, record: dict[str, Any], writer: Any) -> None:
+        if not self.is_main:
+            return
+        path = Path(self.cfg.OUTPUT_DIR) / "log.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+        if writer is not None:
+            for key, value in record.items():
+                if isinstance(value, float):
+                    writer.add_scalar(f"train/{key}", value, self.iteration)
+            for key, value in record.get("eval", {}).items():
+                writer.add_scalar(f"eval/{key}", value, self.iteration)
