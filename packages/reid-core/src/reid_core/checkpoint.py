@@ -9,10 +9,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from .errors import CheckpointError
+
+_np_core = getattr(np, "_core", None) or np.core
+#: Numbers some trainers save beside the weights (deep-person-reid's ``rank1`` is a NumPy
+#: scalar). Allowing these classes only rebuilds numbers; code is still refused.
+SAFE_NUMPY_GLOBALS = [
+    _np_core.multiarray.scalar,
+    (_np_core.multiarray.scalar, "numpy.core.multiarray.scalar"),  # files written under NumPy 1.x
+    np.dtype,
+    *sorted({type(np.dtype(t)) for t in ("f2", "f4", "f8", "i4", "i8", "u1", "?")}, key=lambda c: c.__name__),
+]
 
 #: Keys under which training checkpoints nest the weights, tried in this order.
 NESTING_KEYS = ("model", "state_dict", "model_state_dict", "net")
@@ -74,7 +85,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             from safetensors.torch import load_file
 
             return load_file(str(path), device="cpu")
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(SAFE_NUMPY_GLOBALS):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
     if not isinstance(obj, Mapping):
