@@ -1,5 +1,9 @@
-"""reid_agw: the agw family of reid-zoo."""
+"""reid_agw: the agw family of reid-zoo (ReID-Survey's AGW baseline, models ``*_agw``)."""
 
 from reid_core import Family
 
 family = Family("agw", package="reid-agw", module="reid_agw")
+
+from .baseline import AGWBaseline, resnet50_agw  # noqa: E402  (registers the builders; needs `family`)
+
+__all__ = ["AGWBaseline", "family", "resnet50_agw"]

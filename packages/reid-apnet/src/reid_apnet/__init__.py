@@ -1,5 +1,9 @@
-"""reid_apnet: the apnet family of reid-zoo."""
+"""reid_apnet: the apnet family of reid-zoo (AP-Net, the Attention Pyramid Network, models ``*_ap``)."""
 
 from reid_core import Family
 
 family = Family("apnet", package="reid-apnet", module="reid_apnet")
+
+from .baseline import APNet, resnet50_ap  # noqa: E402  (registers the builders; needs `family`)
+
+__all__ = ["APNet", "family", "resnet50_ap"]

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from reid_core.nn import resnet_depths
+from reid_core.nn import ResNet, resnet_depths
 
 from . import family
-from .backbones import BoTResNet, se_resnet, se_resnext, senet154
+from .backbones import se_resnet, se_resnext, senet154
 from .baseline import Baseline
 
 Builder = Callable[..., Baseline]
@@ -39,7 +39,7 @@ def _register(name: str, feature_dim: int = 2048, notes: str = "") -> Callable[[
 
 
 def _resnet(depth: int, num_classes: int, last_stride: int) -> Baseline:
-    base = BoTResNet(depth, last_stride=last_stride, stem_relu=False)
+    base = ResNet(depth, last_stride=last_stride, stem_relu=False)
     return Baseline(base, base.out_channels, num_classes)
 
 
@@ -79,7 +79,7 @@ def resnet152_bot(num_classes: int = 751, camera_num: int = 0, last_stride: int 
 )
 def resnet50_ibn_a_bot(num_classes: int = 751, camera_num: int = 0, last_stride: int = 1) -> Baseline:
     """BoT baseline on ResNet-50-IBN-a (IBN-a in layers 1-3)."""
-    base = BoTResNet(50, last_stride=last_stride, stem_relu=True, ibn=True, fc_classes=1000)
+    base = ResNet(50, last_stride=last_stride, stem_relu=True, ibn=True, fc_classes=1000)
     return Baseline(base, base.out_channels, num_classes)
 
 

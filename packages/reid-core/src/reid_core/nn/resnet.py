@@ -92,6 +92,8 @@ class ResNet(nn.Module):
             AGW uses ``(0, 2, 3, 0)``, and ``(0, 2, 9, 0)`` for ResNet-101.
         fc_classes: keep ImageNet's ``fc`` (some upstream checkpoints carry it; unused here).
         ceil_mode: ceil mode of the stem's max pooling.
+        stem_relu: ReLU between the stem's ``bn1`` and its max pooling. reid-strong-baseline's
+            and ReID-Survey's ResNets have it commented out, and their weights were trained so.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class ResNet(nn.Module):
         non_local: Sequence[int] = (0, 0, 0, 0),
         fc_classes: int | None = None,
         ceil_mode: bool = False,
+        stem_relu: bool = True,
     ) -> None:
         super().__init__()
         if depth not in resnet_depths:
@@ -113,6 +116,7 @@ class ResNet(nn.Module):
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
+        self.stem_relu = stem_relu
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1, ceil_mode=ceil_mode)
         self.layer1 = self._make_layer(block, 64, layers[0], 1, ibn, se)
         self.layer2 = self._make_layer(block, 128, layers[1], 2, ibn, se)
@@ -155,8 +159,9 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.W[1].bias)
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
-        """conv1, bn1, relu, maxpool."""
-        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        """conv1, bn1, relu (unless ``stem_relu=False``), maxpool."""
+        x = self.bn1(self.conv1(x))
+        return self.maxpool(self.relu(x) if self.stem_relu else x)
 
     def forward_stage(self, x: torch.Tensor, stage: int) -> torch.Tensor:
         """Run stage ``stage`` (1-4), with its non-local blocks."""
