@@ -15,12 +15,21 @@ from pathlib import Path
 
 import pytest
 
+from ..http_server import closed_port_url
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = sorted(p for p in (REPO / "packages").iterdir() if (p / "pyproject.toml").is_file())
 
 #: extra -> the reid-* distributions it must bring, besides reid-zoo and reid-core
 EXTRAS = {
     "bot": {"reid-bot"},
+    "fastreid": {"reid-fastreid"},
+    "transreid": {"reid-transreid"},
+    "torchreid": {"reid-torchreid"},
+    "agw": {"reid-agw"},
+    "apnet": {"reid-apnet"},
+    "abd": {"reid-abd"},
+    "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd"},
 }
 
 pytestmark = pytest.mark.slow
@@ -94,11 +103,16 @@ except Exception as e:
 print(json.dumps({"ours": ours, "families": families, "message": message, "file": reid_core.__file__,
                   "models": reid_core.list_models()}))
 """
+    # No network: downloads go to a loopback port nobody listens on.
+    env.update(REID_HOME=str(tmp_path / "home"), REID_MIRROR=closed_port_url("/mirror").rsplit("/", 1)[0])
     out = subprocess.run([str(py), "-c", probe], check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["ours"] == sorted({"reid-zoo", "reid-core"} | EXTRAS[extra])
     assert result["file"].startswith(site), "reid_core must come from the wheel, not the checkout"
-    assert result["families"] == [extra]
+    families = sorted(d.split("-", 1)[1] for d in EXTRAS[extra])
+    assert result["families"] == families
     assert result["models"], "the family registers no model"
-    if extra != "transreid":
+    if "reid-transreid" not in EXTRAS[extra]:
         assert 'pip install "reid-zoo[transreid]"' in result["message"]
+    else:  # installed: the request gets as far as the (unreachable) download
+        assert "msmt17-vit_transreid" in result["message"]
