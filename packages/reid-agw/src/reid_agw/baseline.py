@@ -9,10 +9,8 @@ shared ones of :mod:`reid_core.nn`, whose parameter names are those of ReID-Surv
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from reid_core import ReIDModel
-from reid_core.nn import GeneralizedMeanPooling, ResNet
+from reid_core.nn import GeneralizedMeanPooling, ResNet, bnneck, id_classifier
 
 from . import family
 
@@ -37,12 +35,8 @@ class AGWBaseline(ReIDModel):
         self.base = ResNet(50, last_stride=last_stride, non_local=non_local, stem_relu=False)
         self.global_pool = GeneralizedMeanPooling(p=3.0, learnable=True)
         self.in_planes = self.base.out_channels
-        self.bottleneck = nn.BatchNorm1d(self.in_planes)
-        self.bottleneck.bias.requires_grad_(False)  # BNNeck: scale only, no shift
-        self.classifier = nn.Linear(self.in_planes, num_classes, bias=False)
-        nn.init.ones_(self.bottleneck.weight)
-        nn.init.zeros_(self.bottleneck.bias)
-        nn.init.normal_(self.classifier.weight, std=0.001)
+        self.bottleneck = bnneck(self.in_planes)
+        self.classifier = id_classifier(self.in_planes, num_classes)
 
     def forward_features(
         self, x: torch.Tensor, camids: torch.Tensor | None

@@ -9,10 +9,9 @@ BNNeck over global average pooling.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from reid_core import ReIDModel
-from reid_core.nn import ResNet, SELayer
+from reid_core.nn import ResNet, SELayer, bnneck, id_classifier
+from torch import nn
 
 from . import family
 from .attention import SAMS, BN2d
@@ -65,10 +64,8 @@ class APNet(ReIDModel):
 
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.in_planes = STAGE_CHANNELS[-1]
-        self.bottleneck = nn.BatchNorm1d(self.in_planes)
-        self.bottleneck.bias.requires_grad_(False)  # BNNeck: scale only, no shift
-        self.classifier = nn.Linear(self.in_planes, num_classes, bias=False)
-        nn.init.normal_(self.classifier.weight, std=0.001)
+        self.bottleneck = bnneck(self.in_planes)
+        self.classifier = id_classifier(self.in_planes, num_classes)
 
     def _pyramid(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Stage ``i``'s attention, finest level first, as upstream orders it."""

@@ -10,9 +10,9 @@ is the one after the BNNeck.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from reid_core import ReIDModel
+from reid_core.nn import bnneck, id_classifier
+from torch import nn
 
 
 class Baseline(ReIDModel):
@@ -31,13 +31,8 @@ class Baseline(ReIDModel):
         self.base = base
         self.in_planes = in_planes
         self.gap = nn.AdaptiveAvgPool2d(1)
-        self.bottleneck = nn.BatchNorm1d(in_planes)
-        # Training only scales the BN-normalized feature: the shift stays at zero, as upstream.
-        self.bottleneck.bias.requires_grad_(False)
-        self.classifier = nn.Linear(in_planes, num_classes, bias=False)
-        nn.init.ones_(self.bottleneck.weight)
-        nn.init.zeros_(self.bottleneck.bias)
-        nn.init.normal_(self.classifier.weight, std=0.001)
+        self.bottleneck = bnneck(in_planes)
+        self.classifier = id_classifier(in_planes, num_classes)
 
     def forward_features(
         self, x: torch.Tensor, camids: torch.Tensor | None

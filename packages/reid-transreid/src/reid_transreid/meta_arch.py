@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from reid_core import ModelMeta, ReIDModel
 from reid_core.errors import CheckpointError
+from reid_core.nn import bnneck, id_classifier
 from torch import nn
 
 from .backbones.vit import TransReIDViT, patch_grid, reshape_tokens
@@ -19,19 +20,6 @@ from .jpm import shift_and_shuffle
 TRAIN_SIZE = (256, 128)
 PATCH = 16
 
-
-def bnneck(dim: int) -> nn.BatchNorm1d:
-    """BatchNorm neck with a frozen zero bias, as in reid-strong-baseline and TransReID."""
-    bn = nn.BatchNorm1d(dim)
-    bn.bias.requires_grad_(False)
-    return bn
-
-
-def id_classifier(dim: int, num_classes: int) -> nn.Linear:
-    """Bias-free identity classifier, initialised small as TransReID does."""
-    fc = nn.Linear(dim, num_classes, bias=False)
-    nn.init.normal_(fc.weight, std=0.001)
-    return fc
 
 
 class _TransReIDBase(ReIDModel):

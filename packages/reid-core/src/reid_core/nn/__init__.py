@@ -1,6 +1,7 @@
 """Building blocks that more than one family uses, under the upstream parameter names."""
 
 from .ibn import IBN
+from .neck import bnneck, id_classifier
 from .non_local import NonLocal
 from .pooling import GeneralizedMeanPooling
 from .resnet import Bottleneck, ResNet, resnet_depths
@@ -14,5 +15,7 @@ __all__ = [
     "ResNet",
     "SELayer",
     "SEModule",
+    "bnneck",
+    "id_classifier",
     "resnet_depths",
 ]
