@@ -2,14 +2,18 @@ import os
 
 import pytest
 import torch
-
 from reid_core.errors import CheckpointError
-from reid_core.training.checkpoint import CheckpointManager, rng_state, save_atomic, set_rng_state
+from reid_core.training.checkpoint import (
+    CheckpointManager,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+)
 from reid_core.training.schedule import build_scheduler, lr_factor
 
 
 def test_warmup_then_steps():
-    kw = dict(sched="multistep", warmup_iters=10, warmup_factor=0.1, steps=(2, 4), gamma=0.1)
+    kw = {"sched": "multistep", "warmup_iters": 10, "warmup_factor": 0.1, "steps": (2, 4), "gamma": 0.1}
     assert lr_factor(0, 5, **kw) == pytest.approx(0.1)
     assert lr_factor(5, 5, **kw) == pytest.approx(0.1 * 0.5 + 0.5)
     assert lr_factor(10, 5, **kw) == pytest.approx(0.1)  # epoch 2: first step already applied
@@ -18,7 +22,7 @@ def test_warmup_then_steps():
 
 
 def test_delayed_cosine():
-    kw = dict(sched="cosine", max_epochs=10, delay_epochs=4)
+    kw = {"sched": "cosine", "max_epochs": 10, "delay_epochs": 4}
     assert lr_factor(3 * 10, 10, **kw) == 1.0
     assert lr_factor(7 * 10, 10, **kw) == pytest.approx(0.5)
     assert lr_factor(10 * 10, 10, **kw) == pytest.approx(0.0, abs=1e-12)

@@ -20,16 +20,33 @@ from .errors import (
     UnknownModelError,
     WeightsError,
 )
+from .evaluation import EvalResult, evaluate_distmat, evaluate_features
+from .evaluate import evaluate
+from .extract import Features, extract_features, similarity
 from .model import MISSING, ModelMeta, ReIDModel
 from .pretrained import load, weights_record
 from .registry import Family, create_model, list_families, list_models, model_info
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # reid_core.train (a callable module) and build_config load on first use, so that
+    # ``python -m reid_core.train`` does not find its module already imported by the package.
+    if name in ("train", "build_config"):
+        import importlib
+
+        module = importlib.import_module(".train", __name__)
+        return module if name == "train" else module.build_config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CheckpointError",
     "ChecksumError",
     "DatasetError",
+    "EvalResult",
+    "Features",
     "Family",
     "FamilyNotInstalledError",
     "LoadReport",
@@ -42,12 +59,19 @@ __all__ = [
     "UnknownModelError",
     "WeightsError",
     "WeightsInfo",
+    "build_config",
     "create_model",
+    "evaluate",
+    "evaluate_distmat",
+    "evaluate_features",
+    "extract_features",
     "list_families",
     "list_models",
     "load",
     "load_weights",
     "model_info",
     "read_checkpoint",
+    "similarity",
+    "train",
     "weights_record",
 ]

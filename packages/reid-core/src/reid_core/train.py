@@ -63,9 +63,7 @@ def train(cfg: CfgNode, *, resume: str | os.PathLike | bool | None = None, progr
     return Trainer(cfg, resume=resume, progress=progress).run()
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The arguments of ``reid train`` and ``python -m reid_core.train``."""
-    p.add_argument("model", help="zoo model name, e.g. osnet_x0_25_dpr")
+def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="synthetic", help="market1501, dukemtmcreid, msmt17, cuhk03np, synthetic, ...")
     p.add_argument("--root", default="", help="dataset folder or its parent")
     p.add_argument("--config", help="a YAML file of config overrides")
@@ -73,12 +71,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", nargs="?", const=True, default=None,
                    help="continue from OUTPUT_DIR/checkpoints/last.pth, or from the given checkpoint")
     p.add_argument("--print-config", action="store_true", help="print the merged config and exit")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``reid train`` and ``python -m reid_core.train``."""
+    p.add_argument("model", help="zoo model name, e.g. osnet_x0_25_dpr")
+    _add_options(p)
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE pairs, e.g. SOLVER.MAX_EPOCHS 10")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Build the config from parsed arguments and train."""
-    cfg = build_config(args.model, args.dataset, args.root, config_file=args.config, opts=args.opts,
+    # Options may also follow the model name; argparse leaves those in the remainder.
+    options = argparse.ArgumentParser(add_help=False)
+    _add_options(options)
+    defaults = options.parse_args([])
+    later, opts = options.parse_known_args(args.opts)
+    for key, value in vars(later).items():
+        if value != getattr(defaults, key):
+            setattr(args, key, value)
+    cfg = build_config(args.model, args.dataset, args.root, config_file=args.config, opts=opts,
                        output_dir=args.output)
     if args.print_config:
         print(cfg.dump())

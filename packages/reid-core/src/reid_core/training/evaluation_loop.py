@@ -31,14 +31,12 @@ def evaluate_split(trainer: Trainer, dataset: ReIDDataset) -> dict[str, float]:
     cfg = trainer.cfg
     records = list(dataset.query) + list(dataset.gallery)
     mine = records[trainer.rank :: trainer.world]  # interleaved shares: every rank gets the same load
-    model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
-    model.eval()
+    model = trainer.net  # the bare model: no DDP wrapper, no compiled graph
     feats = extract_features(
         model, ImageDataset(mine, eval_transforms(tuple(cfg.INPUT.SIZE))), batch_size=cfg.TEST.BATCH_SIZE,
         device=trainer.device, flip=cfg.TEST.FLIP, num_workers=cfg.DATALOADER.NUM_WORKERS,
-        progress=trainer.progress,
+        progress=trainer.progress, desc="evaluate",
     ).feats
-    model.train()
     shares = _gather(np.asarray(feats.float().cpu()), trainer.world)
     full = np.empty((len(records), shares[0].shape[1]), dtype=np.float32)
     for rank, share in enumerate(shares):

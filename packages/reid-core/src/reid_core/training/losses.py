@@ -132,8 +132,8 @@ def arcface_logits(cos: torch.Tensor, targets: torch.Tensor, scale: float = 30.0
 MARGIN_LOGITS = {"circle": circle_logits, "cosface": cosface_logits, "arcface": arcface_logits}
 
 __all__ = [
-    "CenterLoss",
     "MARGIN_LOGITS",
+    "CenterLoss",
     "arcface_logits",
     "circle_logits",
     "cosface_logits",
