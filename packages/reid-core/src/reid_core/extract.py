@@ -292,7 +292,9 @@ def _as_image(x: Any, size: tuple[int, int]) -> torch.Tensor:
         x = torch.from_numpy(np.array(x)).permute(2, 0, 1)  # PIL images and HxWx3 arrays (a copy: PIL's is read-only)
     if x.dim() != 3 or x.shape[0] != 3:
         raise ValueError(f"similarity: expected an image [3, H, W] (or a path, a PIL image), got shape {tuple(x.shape)}")
-    return eval_transforms(size)(x) if x.dtype == torch.uint8 else F.interpolate(x[None].float(), size=size, mode="bilinear", antialias=True)[0]
+    if x.dtype == torch.uint8:  # resize in float either way, so a file and its float tensor agree
+        x = x.float() / 255
+    return F.interpolate(x[None].float(), size=size, mode="bilinear", antialias=True)[0]
 
 
 @torch.no_grad()
