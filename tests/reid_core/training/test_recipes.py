@@ -52,10 +52,11 @@ def test_recipe_runs_two_iterations(tiny_root, tmp_path, model, recipe, size, ex
     if importlib.util.find_spec(_module(model)) is None:
         pytest.skip(f"{_module(model)} is not installed")
     torch.manual_seed(0)
-    # the recipe as it is, only smaller: batch size, images and what the tiny dataset allows
-    cfg = short_run(model, tiny_root, tmp_path, "DATALOADER.P", "2", "DATALOADER.K", "2",
-                    "SOLVER.FREEZE_EPOCHS", str(recipe_for(model)[1].get("SOLVER", {}).get("FREEZE_EPOCHS", 0)),
-                    *extra, size=size)
+    # the recipe as it is (sampler, freezing, losses, optimizer), only smaller: batches and images
+    overrides = recipe_for(model)[1]
+    keep = ["DATALOADER.SAMPLER", overrides.get("DATALOADER", {}).get("SAMPLER", "pk"),
+            "SOLVER.FREEZE_EPOCHS", str(overrides.get("SOLVER", {}).get("FREEZE_EPOCHS", 0))]
+    cfg = short_run(model, tiny_root, tmp_path, "DATALOADER.P", "2", "DATALOADER.K", "2", *keep, *extra, size=size)
     assert cfg.MODEL.RECIPE == recipe
     trainer = Trainer(cfg, progress=False)
     before = {k: v.clone() for k, v in trainer.net.named_parameters()}

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
+import reid_core
 import torch
-from reid_core.training.checkpoint import CheckpointManager
+from reid_core.training.checkpoint import CheckpointManager, export_weights
 from reid_core.training.trainer import Trainer
 
 from .conftest import NUM_IDS, short_run
@@ -46,6 +47,17 @@ def test_one_epoch_lowers_the_loss(tiny_root, tmp_path):
     state = CheckpointManager(tmp_path / "checkpoints").load()
     assert state["epoch"] == 1 and state["iteration"] == trainer.iteration
     assert (tmp_path / "checkpoints" / "best.pth").is_file()
+
+    # export-weights: plain state dicts that reid_core.load accepts, giving the trained features
+    images = batches[0]["image"][:4]
+    trainer.net.eval()
+    with torch.no_grad():
+        expected = trainer.net(images)
+    for name in ("weights.safetensors", "weights.pth"):
+        path = export_weights(tmp_path / "checkpoints" / "last.pth", tmp_path / name)
+        model = reid_core.load(MODEL, weights=path)
+        with torch.no_grad():
+            torch.testing.assert_close(model(images), expected)
 
 
 @pytest.mark.parametrize(("where", "workers"), [("epoch_end", 0), ("mid_epoch", 1)])

@@ -123,3 +123,33 @@ class CheckpointManager:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
             raise CheckpointError(f"cannot read training checkpoint {path}: {e}") from e
+
+
+def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the model weights of a training checkpoint as a plain state dict.
+
+    ``out`` ending in ``.safetensors`` gives a safetensors file, anything else a ``torch.save``
+    file; both load with ``reid_core.load(name, weights=out)`` (the classifier is kept: its size
+    tells the loader how many identities the model was trained on). Written atomically.
+    """
+    state = CheckpointManager(Path(checkpoint).parent).load(checkpoint)
+    if "model" not in state:
+        raise CheckpointError(f"{checkpoint} is not a training checkpoint (no 'model' entry)")
+    weights = dict(state["model"])
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        return save_atomic(weights, out)
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        # safetensors refuses tensors that share storage (e.g. AP-Net keeps its trunk under two names)
+        save_file({k: v.detach().contiguous().clone() for k, v in weights.items()}, tmp,
+                  metadata={"model": str(state.get("model_name", ""))})
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
