@@ -169,3 +169,17 @@ def test_freeze_selection_follows_fnmatch_patterns():
     merge_overrides(cfg, {"SOLVER": {"OPEN_LAYERS": []}})
     frozen = frozen_names(cfg, net)
     assert _frozen_leaves(net, frozen) == [net.backbone[0], net.backbone[1], net.backbone[2]]
+
+
+def test_schedule_on_the_clock(tiny_root, tmp_path):
+    from reid_core.training.schedule import lr_factor
+
+    cfg = short_run(MODEL, tiny_root, tmp_path, "SOLVER.SCHED", "cosine", "SOLVER.MAX_EPOCHS", "4",
+                    "SOLVER.MAX_SECONDS", "100", "SOLVER.SCHED_BY_TIME", "True")
+    trainer = Trainer(cfg, progress=False)
+    per_epoch = len(trainer.loader)
+    lam = trainer.scheduler.lr_lambdas[0]
+    assert lam(3) == lr_factor(3, per_epoch, sched="cosine", max_epochs=4)  # no time spent: by iteration
+    trainer._elapsed = 50.0  # half the time: half the schedule, though only 3 steps were made
+    assert lam(3) == pytest.approx(lr_factor(2 * per_epoch, per_epoch, sched="cosine", max_epochs=4))
+    assert lam(3) == pytest.approx(0.5)

@@ -76,6 +76,9 @@ def default_config() -> CN:
     c.SOLVER.FIND_UNUSED_PARAMETERS = True
     c.SOLVER.MAX_ITERS = 0  # stop early after this many iterations in total (0: no limit)
     c.SOLVER.MAX_SECONDS = 0.0  # stop early after this much training time in this run (0: no limit)
+    # With MAX_SECONDS: the schedule (warmup, steps, cosine) runs on the clock as well, so that it
+    # is complete when time is up, however fast the machine. Such a run does not resume exactly.
+    c.SOLVER.SCHED_BY_TIME = False
 
     c.LOSS = CN()
     c.LOSS.CE_WEIGHT = 1.0

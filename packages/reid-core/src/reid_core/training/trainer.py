@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 from yacs.config import CfgNode
@@ -28,7 +29,7 @@ from ..data import ImageDataset, PKSampler, build_dataset, train_transforms
 from ..registry import create_model
 from .checkpoint import CheckpointManager, rng_state, set_rng_state
 from .objective import Objective
-from .schedule import build_scheduler
+from .schedule import build_scheduler, lr_factor
 
 log = logging.getLogger("reid_core.train")
 
@@ -200,11 +201,16 @@ class Trainer:
         self._frozen = frozen_names(cfg, model) if self.freeze_iters else set()
         self._frozen_params = [p for n, p in model.named_parameters() if n in self._frozen]
         self._frozen_leaves = _frozen_leaves(model, self._frozen)
-        self.scheduler = build_scheduler(
-            self.optimizer, per_epoch, sched=s.SCHED, warmup_iters=warmup,
-            warmup_factor=s.WARMUP_FACTOR, steps=tuple(s.STEPS), gamma=s.GAMMA, max_epochs=s.MAX_EPOCHS,
-            delay_epochs=s.DELAY_EPOCHS, eta_min_ratio=s.ETA_MIN_RATIO,
-        )
+        schedule = {"sched": s.SCHED, "warmup_iters": warmup, "warmup_factor": s.WARMUP_FACTOR, "steps": tuple(s.STEPS),
+                    "gamma": s.GAMMA, "max_epochs": s.MAX_EPOCHS, "delay_epochs": s.DELAY_EPOCHS,
+                    "eta_min_ratio": s.ETA_MIN_RATIO}
+        self._started: float | None = None
+        self._elapsed = 0.0
+        self._timed = bool(s.SCHED_BY_TIME and s.MAX_SECONDS > 0)
+        if self._timed:
+            self.scheduler = LambdaLR(self.optimizer, lambda it: lr_factor(self._timed_position(it), per_epoch, **schedule))
+        else:
+            self.scheduler = build_scheduler(self.optimizer, per_epoch, **schedule)
         self.amp_dtype = _amp_dtype(cfg, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.net = model  # the bare model: state dicts, evaluation, regularizers
@@ -338,11 +344,28 @@ class Trainer:
                 p.grad.mul_(1.0 / self.cfg.LOSS.CENTER_WEIGHT)
             self.scaler.step(self.center_optimizer)
         self.scaler.update()
+        if self._timed:
+            self._tick()
         self.scheduler.step()
         value = float(loss.detach())
         if not math.isfinite(value):
             raise FloatingPointError(f"loss is {value} at iteration {self.iteration}; lower SOLVER.BASE_LR")
         return {"loss": value, **parts}
+
+    def _timed_position(self, iteration: int) -> float:
+        """Where the schedule is when it follows the clock (``SOLVER.SCHED_BY_TIME``): the iteration,
+        or the share of ``MAX_SECONDS`` spent times the iterations of ``MAX_EPOCHS``, whichever is ahead."""
+        share = self._elapsed / self.cfg.SOLVER.MAX_SECONDS
+        return max(float(iteration), share * self.cfg.SOLVER.MAX_EPOCHS * len(self.loader))
+
+    def _tick(self) -> None:
+        """Update the training time the timed schedule reads (the slowest rank's, so all ranks agree)."""
+        elapsed = time.monotonic() - self._started if self._started is not None else 0.0
+        if self.world > 1 and dist.is_initialized():
+            t = torch.tensor([elapsed], dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            elapsed = float(t.item())
+        self._elapsed = elapsed
 
     def _handle_signal(self, signum: int, _frame: Any) -> None:
         self._stop_signal = signum
