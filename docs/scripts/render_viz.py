@@ -5,7 +5,8 @@
 With no ``--weights`` the model is osnet_x0_25_dpr with random weights whose BatchNorm
 statistics are re-estimated on the synthetic training images (forward passes only, no
 training): enough for colour and layout to drive the ranking, so that the pictures show right
-and wrong matches. Pass a checkpoint trained with ``reid train osnet_x0_25_dpr`` for real ones.
+and wrong matches. The committed pictures come from ``reid demo``'s checkpoint
+(``reid-demo/train/checkpoints/last.pth``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+import reid_core
 import torch
 from PIL import Image
-
-import reid_core
 from reid_core.data import build_dataset
 from reid_core.data.image_dataset import ImageDataset
 from reid_core.data.transforms import eval_transforms

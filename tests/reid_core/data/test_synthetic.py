@@ -44,7 +44,7 @@ def small(tmp_path_factory: pytest.TempPathFactory):
 
 def test_read_by_the_market_reader(small) -> None:
     folder = small.root
-    assert folder.name == f"synthetic-v1-0-{NUM_IDS}x6"
+    assert folder.name == f"synthetic-v2-0-{NUM_IDS}x6"
     market = build_dataset("market1501", folder)
     assert [r.path for r in market.gallery] == [r.path for r in small.gallery]
     assert small.num_train_pids == NUM_IDS // 2
@@ -89,7 +89,7 @@ def test_cached_after_the_first_call(tmp_path: Path) -> None:
 
 def test_default_location_follows_reid_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REID_HOME", str(tmp_path))
-    assert dataset_dir(seed=2) == tmp_path / "datasets" / "synthetic-v1-2"
+    assert dataset_dir(seed=2) == tmp_path / "datasets" / "synthetic-v2-2"
 
 
 def test_color_histogram_features(small) -> None:

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 from PIL import Image
-
 from reid_core.viz import rank_list_figure, render_rank_lists
 from reid_core.viz.figure import save_figure
 from reid_core.viz.matching import RankList
@@ -19,8 +18,8 @@ def test_rank_list_files_sizes_and_content(osnet, synthetic10, tmp_path):
     paths = render_rank_lists(osnet, synthetic10, tmp_path / "a", queries=4, topk=5, per_image=3, dpi=40)
     assert [p.name for p in paths] == ["ranklist_000.png", "ranklist_001.png"]
     # 1.5 inch by 3 inch cells: (topk + 1) columns, one row per query
-    assert Image.open(paths[0]).size == (round(1.5 * 6 * 40), round(3 * 3 * 40))
-    assert Image.open(paths[1]).size == (round(1.5 * 6 * 40), round(3 * 1 * 40))
+    assert Image.open(paths[0]).size == (round(1.5 * 6 * 40), (3 * 3 * 40))
+    assert Image.open(paths[1]).size == (round(1.5 * 6 * 40), (3 * 1 * 40))
     # other queries, other pictures
     other = render_rank_lists(osnet, synthetic10, tmp_path / "b", queries=4, topk=5, per_image=3, dpi=40, query_seed=3)
     assert not np.array_equal(pixels(paths[0]), pixels(other[0]))
@@ -39,7 +38,9 @@ def test_borders_say_right_or_wrong(synthetic10, tmp_path):
     both = draw([True, False], "both.png")
     assert count_colour(both, green) > 100 and count_colour(both, red) > 100
     all_wrong = draw([False, False], "wrong.png")
-    assert count_colour(all_wrong, green) < 10 and count_colour(all_wrong, red) > count_colour(both, red)
+    # the pictures themselves may hold greens and reds (clothes): compare, the images being the same
+    assert count_colour(both, green) - count_colour(all_wrong, green) > 100
+    assert count_colour(all_wrong, red) - count_colour(both, red) > 100
 
 
 def test_empty_input_is_an_error():

@@ -9,10 +9,10 @@ How it is made:
 * **Identities** have a head (skin, hair), a torso with a clothing pattern, arms with long or
   short sleeves, legs in trousers, shorts or a skirt, shoes, a build (height, width) and an
   accessory (backpack, shoulder bag, hat, scarf or none).
-* **Colour is not enough**: identities come in groups of four that wear exactly the same colours
-  and differ in pattern (stripes one way or the other, checks, diagonals, halves, dots, which
-  all cover about half the torso) and in sleeves, legwear and accessory. Groups share palette
-  colours with each other too.
+* **Colour is not enough**: identities come in pairs that wear exactly the same colours and
+  differ in pattern (stripes one way or the other, checks, diagonals, halves, dots, which all
+  cover about half the torso, in blocks large enough to survive a 96 x 48 input) and in
+  sleeves, legwear and accessory. Pairs share palette colours with each other too.
 * **Cameras** each have their own background, lighting (colour temperature, brightness,
   contrast), blur, noise, JPEG quality, distance (person scale) and favourite viewpoints (front,
   back, side); a backpack shows fully from the back and as straps from the front.
@@ -49,7 +49,7 @@ from .base import Record, ReIDDataset
 from .market1501 import read_market_layout
 
 #: bump whenever the rendering or the splits change, so that caches are not reused
-VERSION = "v1"
+VERSION = "v2"
 
 IMAGE_SIZE = (128, 64)  #: (H, W) of the written images
 _SS = 2  # supersampling: draw at twice the size and downscale, for smooth edges
@@ -72,7 +72,7 @@ PATTERNS = ("hstripes", "vstripes", "checks", "diagonal", "halves", "dots")
 ACCESSORIES = ("none", "backpack", "bag", "hat", "scarf")
 LEGWEAR = ("trousers", "shorts", "skirt")
 VIEWS = ("front", "back", "left", "right")
-GROUP_SIZE = 4
+GROUP_SIZE = 2  #: identities that share every colour
 TRAIN_FRACTION = 0.5  #: share of the identities in the training split
 
 
@@ -121,7 +121,7 @@ def _colour(rng: np.random.Generator, exclude: Sequence[tuple[int, int, int]] = 
 
 
 def sample_looks(rng: np.random.Generator, n: int) -> list[Look]:
-    """``n`` identities, in groups of four that share every colour and differ in shapes."""
+    """``n`` identities, in groups of :data:`GROUP_SIZE` that share every colour and differ in shapes."""
     looks: list[Look] = []
     while len(looks) < n:
         torso = _colour(rng)
@@ -206,7 +206,7 @@ def _pattern_image(look: Look, box: tuple[int, int, int, int], size: tuple[int, 
     d = ImageDraw.Draw(img)
     x0, y0, x1, y1 = box
     c = look.pattern_colour
-    period = max(6, int((y1 - y0) / 6))
+    period = max(8, int((y1 - y0) / 4))
     half = period // 2
     phase = int(rng.integers(period))
     if look.pattern == "hstripes":
