@@ -18,8 +18,8 @@ def test_rank_list_files_sizes_and_content(osnet, synthetic10, tmp_path):
     paths = render_rank_lists(osnet, synthetic10, tmp_path / "a", queries=4, topk=5, per_image=3, dpi=40)
     assert [p.name for p in paths] == ["ranklist_000.png", "ranklist_001.png"]
     # 1.5 inch by 3 inch cells: (topk + 1) columns, one row per query
-    assert Image.open(paths[0]).size == (round(1.5 * 6 * 40), (3 * 3 * 40))
-    assert Image.open(paths[1]).size == (round(1.5 * 6 * 40), (3 * 1 * 40))
+    assert Image.open(paths[0]).size == (round(1.5 * 6 * 40), 3 * 3 * 40)
+    assert Image.open(paths[1]).size == (round(1.5 * 6 * 40), 3 * 1 * 40)
     # other queries, other pictures
     other = render_rank_lists(osnet, synthetic10, tmp_path / "b", queries=4, topk=5, per_image=3, dpi=40, query_seed=3)
     assert not np.array_equal(pixels(paths[0]), pixels(other[0]))

@@ -8,13 +8,13 @@ matplotlib is installed).
 Training runs in ``--processes`` processes (default: one per CPU core, at most 2) under
 ``torchrun`` and PyTorch DDP, one compute thread each: on a small CPU, two single-threaded
 processes get through more images than one process with two threads, whose threads mostly wait
-for each other (measured on 2 cores: 309 against about 240 images/s). The processes read their own images (no loader workers): the
-images are small, and a worker process per rank would compete for the same two cores (309 against
-279 images/s). Training stops after ``--time-limit`` seconds if the ``--epochs``
-are not done by then (a busy machine); the learning rate follows a cosine over the epochs, so a
-cut-short run ends at a higher rate, which at this budget scores better than a schedule squeezed
-into the time left (``SOLVER.SCHED_BY_TIME``). The demo's config is :data:`DEMO_OPTS` over the
-model's recipe.
+for each other (measured on 2 cores: 309 against about 240 images/s). The processes read their
+own images (no loader workers): the images are small, and a worker process per rank would
+compete for the same two cores (309 against 279 images/s). Training stops after
+``--time-limit`` seconds if the ``--epochs`` are not done by then (a busy machine); the learning
+rate follows a cosine over the epochs, so a cut-short run ends at a higher rate, which at this
+budget scores better than a schedule squeezed into the time left (``SOLVER.SCHED_BY_TIME``).
+The demo's config is :data:`DEMO_OPTS` over the model's recipe.
 """
 
 from __future__ import annotations
