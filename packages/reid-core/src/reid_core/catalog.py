@@ -13,6 +13,9 @@ Each family ships ``catalog.yaml`` as package data::
             url: https://.../market1501-resnet50_bot-0.86-xxxx.pth
             sha256: null             # null: recorded on first download, verified afterwards
             num_classes: 751
+            input_size: [256, 128]   # optional: (H, W) trained at, when not the model's default
+            build: {}                # optional: builder options these weights need (code era)
+            licence: MIT             # optional here: defaults to the model's, then the catalog's
             camera_num: 0
             metrics: {mAP: 0.857, mINP: 0.593, top1: 0.941, top5: 0.982}
 """
@@ -45,11 +48,16 @@ class WeightsInfo:
     camera_num: int = 0  #: cameras for camera-aware models, else 0
     metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)  #: published scores
     config: str | None = None  #: the upstream training config, where published
+    input_size: tuple[int, int] | None = None  #: (H, W) trained at; ``None``: the model's default
+    build: Mapping[str, Any] = dataclasses.field(default_factory=dict)  #: extra builder options
+    #: (e.g. the upstream code era: ``{stem_pool: "pad1"}``) that these weights need
+    licence: str | None = None  #: licence of the file ("MIT", "Apache-2.0", "none stated")
+    cache_name: str | None = None  #: readable cache file name where the URL has none (Drive, OneDrive)
 
     @property
     def file_name(self) -> str:
-        """The catalogued file name: the last component of the URL."""
-        return self.url.rstrip("/").rsplit("/", 1)[-1]
+        """The catalogued file name: ``cache_name``, else the last component of the URL."""
+        return self.cache_name or self.url.rstrip("/").rsplit("/", 1)[-1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +86,13 @@ class ModelInfo(ModelMeta):
         return {w.dataset: w for w in self.all_weights if w.source == source}
 
 
+def _size(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    h, w = (int(v) for v in value)
+    return (h, w)
+
+
 def parse_catalog(data: Mapping[str, Any], origin: str) -> dict[str, dict[str, Any]]:
     """Validate a catalog mapping; return ``name -> {"published", "normalization", "weights": [WeightsInfo]}``.
 
@@ -101,6 +116,10 @@ def parse_catalog(data: Mapping[str, Any], origin: str) -> dict[str, dict[str, A
                         camera_num=int(rec.get("camera_num", 0)),
                         metrics=dict(rec.get("metrics") or {}),
                         config=rec.get("config"),
+                        input_size=_size(rec.get("input_size")),
+                        build=dict(rec.get("build") or {}),
+                        licence=rec.get("licence", entry.get("licence", data.get("licence"))),
+                        cache_name=rec.get("cache_name"),
                     )
                 )
             except (KeyError, TypeError, ValueError) as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,11 @@ def load(
     build = {"num_classes": record.num_classes, "camera_num": record.camera_num} if record else {}
     if weights is not None:
         build.update(_build_args_from(name, state, build))
-    model = create_model(name, **build, **kwargs)
+    if record is not None:
+        build.update(record.build)
+    model = create_model(name, **{**build, **kwargs})
+    if record is not None and record.input_size is not None:
+        model.attach_meta(dataclasses.replace(model.meta, input_size=record.input_size))
     load_weights(model, state, strict=True)
     return model.to(device or "cpu").eval()
 
