@@ -29,23 +29,33 @@ def server():
 
 
 def blob(n=300_000, seed=0):
+    """Random bytes: what a download of something that is not a checkpoint brings."""
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (n,), generator=g, dtype=torch.uint8).numpy().tobytes()
 
 
+def ckpt(n=300_000, seed=0):
+    """The bytes of a real checkpoint of about ``n`` bytes (torch.save's zip format)."""
+    g = torch.Generator().manual_seed(seed)
+    buf = io.BytesIO()
+    torch.save({"w": torch.randn(n // 4, generator=g)}, buf)
+    return buf.getvalue()
+
+
 def test_download_records_checksum_and_shows_progress(server, capfd):
-    data = blob()
+    data = ckpt()
     server.files["/w/a.pth"] = data
     path = hub.fetch_file(server.url("/w/a.pth"))
-    assert path == hub.checkpoint_dir() / "a.pth" and path.read_bytes() == data
-    assert (path.parent / "a.pth.sha256").read_text().strip() == hashlib.sha256(data).hexdigest()
+    assert path == hub.cache_path(server.url("/w/a.pth")) and path.read_bytes() == data
+    assert path.name.startswith("a-") and path.suffix == ".pth"
+    assert Path(str(path) + ".sha256").read_text().strip() == hashlib.sha256(data).hexdigest()
     err = capfd.readouterr().err
     assert "a.pth" in err and "100%" in err  # tqdm's bar
-    assert sorted(p.name for p in path.parent.iterdir()) == ["a.pth", "a.pth.lock", "a.pth.sha256"]
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(path.name + s for s in ("", ".lock", ".sha256"))
 
 
 def test_cache_hit_needs_no_server(server):
-    server.files["/a.pth"] = blob()
+    server.files["/a.pth"] = ckpt()
     url = server.url("/a.pth")
     first = hub.fetch_file(url, progress=False)
     server.stop()
@@ -53,19 +63,22 @@ def test_cache_hit_needs_no_server(server):
     assert server.hits["/a.pth"] == 1
 
 
-def test_mirror_replaces_host(server, monkeypatch):
-    server.files["/mirror/b.pth"] = blob(1000)
+def test_mirror_replaces_host_and_serves_the_cache_names(server, monkeypatch):
+    url = closed_port_url("/releases/download/v1/b.pth")
+    name = hub.cache_file_name(url)
+    server.files["/mirror/" + name] = ckpt(1000)
     monkeypatch.setenv("REID_MIRROR", server.url("/mirror/"))
-    path = hub.fetch_file(closed_port_url("/releases/download/v1/b.pth"), progress=False)
-    assert path.name == "b.pth" and server.hits["/mirror/b.pth"] == 1
+    path = hub.fetch_file(url, progress=False)
+    assert path.name == name and server.hits["/mirror/" + name] == 1
 
 
 def test_corrupted_cache_refused_offline_and_replaced_online(server):
-    data = blob()
+    data = ckpt()
     server.files["/c.pth"] = data
     url = server.url("/c.pth")
     path = hub.fetch_file(url, progress=False)
-    path.write_bytes(data[:-1] + b"\x00")
+    middle = len(data) // 2
+    path.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:])
     server.mode["/c.pth"] = "truncate"  # the source is unreachable in effect
     with pytest.raises(ChecksumError, match=str(path)):
         hub.fetch_file(url, progress=False)
@@ -74,18 +87,18 @@ def test_corrupted_cache_refused_offline_and_replaced_online(server):
 
 
 def test_catalogued_sha256_is_enforced(server):
-    server.files["/d.pth"] = blob()
+    server.files["/d.pth"] = ckpt()
     with pytest.raises(ChecksumError, match="expected 00ff"):
         hub.fetch_file(server.url("/d.pth"), sha256="00ff" * 16, progress=False)
-    assert not (hub.checkpoint_dir() / "d.pth").exists()
+    assert not hub.cache_path(server.url("/d.pth")).exists()
 
 
 def test_truncated_download_never_reaches_the_final_name(server):
-    server.files["/e.pth"] = blob()
+    server.files["/e.pth"] = ckpt()
     server.mode["/e.pth"] = "truncate"
     with pytest.raises(WeightsError, match="incomplete download"):
         hub.fetch_file(server.url("/e.pth"), progress=False)
-    assert [p.name for p in hub.checkpoint_dir().iterdir()] == ["e.pth.lock"]
+    assert [p.name for p in hub.checkpoint_dir().iterdir()] == [hub.cache_file_name(server.url("/e.pth")) + ".lock"]
 
 
 def test_killed_download_leaves_no_final_file(server):
@@ -101,11 +114,11 @@ def test_killed_download_leaves_no_final_file(server):
     proc.wait()
     names = [p.name for p in folder.iterdir()]
     assert any(n.endswith(".partial") for n in names), names  # it was mid-download
-    assert "f.pth" not in names
+    assert hub.cache_file_name(server.url("/f.pth")) not in names
 
 
 def test_concurrent_processes_download_once(server):
-    data = blob(1_000_000)
+    data = ckpt(1_000_000)
     server.files["/g.pth"] = data
     server.delay = 0.5  # keep the first download in flight while the others arrive
     code = f"from reid_core import hub; print(hub.fetch_file({server.url('/g.pth')!r}, progress=False))"
@@ -146,7 +159,7 @@ def test_offline_error_names_model_dataset_url_and_path(registry):
         reid_core.load("tiny_net", "market1501", progress=False)
     msg = str(err.value)
     assert "tiny_net on market1501" in msg and url in msg
-    assert str(hub.checkpoint_dir() / "tiny-market.pth") in msg
+    assert str(hub.cache_path(url)) in msg
 
 
 def test_unknown_dataset_lists_available(registry):
