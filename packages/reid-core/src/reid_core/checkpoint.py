@@ -203,12 +203,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def _refusal(path: Path, error: Exception) -> str:
     """Why ``torch.load(weights_only=True)`` refused a file, in our words rather than torch's advice."""
     text = str(error)
-    found = re.findall(r"Unsupported global: GLOBAL (\S+)", text)
-    if not found:
-        try:
-            found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except Exception:  # legacy files cannot be listed
-            found = []
+    failing = re.findall(r"Unsupported global: GLOBAL (\S+)", text)  # torch names it briefly
+    try:
+        listed = torch.serialization.get_unsafe_globals_in_checkpoint(path)  # full names, zip files only
+    except Exception:
+        listed = []
+    found = [g for g in listed if any(g == f or g.endswith("." + f) for f in failing)] or failing or listed
     if found:
         what = f"pickled Python objects besides tensors and numbers: {', '.join(found[:5])}"
     else:
