@@ -175,9 +175,10 @@ def gdrive_get(file_id: str, dest: Path, progress: bool, timeout: float = _TIMEO
             bar.update(done - bar.n)
 
         try:
-            gdown.download(id=file_id, output=out, quiet=True, use_cookies=False, progress=report, timeout=timeout)
+            gdown.download(id=file_id, output=out, quiet=True, use_cookies=False,
+                           **_supported(gdown.download, progress=report, timeout=timeout))
         except Exception as e:  # gdown raises its own, requests' and ValueError alike
-            raise OSError(f"{type(e).__name__}: {e}") from e
+            raise OSError(" ".join(f"{type(e).__name__}: {e}".split())) from e
 
 
 # ---- Hugging Face Hub -------------------------------------------------------------------------
@@ -228,14 +229,22 @@ def hf_get(repo: str, filename: str, revision: str, repo_type: str, dest: Path, 
     try:
         try:
             got = huggingface_hub.hf_hub_download(
-                repo, filename, revision=revision, repo_type=repo_type, local_dir=scratch,
-                endpoint=hf_endpoint(), tqdm_class=None if progress else _SilentTqdm,
+                repo, filename, revision=revision, repo_type=repo_type, local_dir=scratch, endpoint=hf_endpoint(),
+                **_supported(huggingface_hub.hf_hub_download, tqdm_class=None if progress else _SilentTqdm),
             )
         except Exception as e:  # Hub errors, httpx errors, offline mode: all mean "not fetched"
-            raise OSError(f"{type(e).__name__}: {e}") from e
+            raise OSError(" ".join(f"{type(e).__name__}: {e}".split())) from e
         os.replace(got, dest)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _supported(fn: Callable, **options: object) -> dict[str, object]:
+    """The options ``fn`` takes: progress and timeout hooks came in later releases of gdown and huggingface_hub."""
+    import inspect
+
+    accepted = inspect.signature(fn).parameters
+    return {k: v for k, v in options.items() if k in accepted}
 
 
 class _SilentTqdm(tqdm):
@@ -280,4 +289,4 @@ def describe_error(e: BaseException) -> str:
         return f"HTTP {e.code} {e.reason}"
     if isinstance(e, urllib.error.URLError):
         return f"{e.reason}"
-    return str(e) or type(e).__name__
+    return (str(e) or type(e).__name__).rstrip(".")
