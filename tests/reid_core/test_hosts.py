@@ -96,16 +96,23 @@ def test_onedrive_content_url_is_the_shares_api_with_the_encoded_link():
 def test_every_catalogued_record_has_a_host_plan():
     """Every installed family's every record: a supported host and a distinct cache file."""
     seen: dict[str, str] = {}
+    fetched_by: dict[str, str] = {}
     records = 0
     for name in reid_core.list_models(pretrained=True):
         for record in reid_core.model_info(name).all_weights:
+            what = f"{name}/{record.source}/{record.dataset}"
             plan = hosts.plan_for(record.url)
-            assert plan.kind in ("http", "gdrive", "hf", "onedrive"), (name, record.url)
+            assert plan.kind in ("http", "gdrive", "hf", "onedrive"), (what, record.url)
             if plan.kind in ("gdrive", "onedrive") and not plan.name:
-                assert record.cache_name, f"{name}/{record.dataset}: a {plan.where} URL needs a cache_name"
+                assert record.cache_name, f"{what}: a {plan.where} URL needs a cache_name"
             cached = hub.cache_file_name(record.url, record.cache_name)
             assert "?" not in cached and "/" not in cached
             assert seen.setdefault(cached, plan.key) == plan.key, f"{cached} would hold two different files"
+            other = fetched_by.setdefault(plan.key, what)
+            assert other == what, (
+                f"{what} and {other} would download the same bytes from {record.url}; a link to a shared "
+                "folder must name the file inside it (OneDrive: append #<file name>)"
+            )
             records += 1
     assert records > 0
 
