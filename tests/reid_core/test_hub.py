@@ -72,6 +72,13 @@ def test_mirror_replaces_host_and_serves_the_cache_names(server, monkeypatch):
     assert path.name == name and server.hits["/mirror/" + name] == 1
 
 
+def test_mirror_can_be_a_folder(tmp_path, monkeypatch):
+    url = "https://github.com/o/r/releases/download/v1/w.pth"
+    (tmp_path / hub.cache_file_name(url)).write_bytes(data := ckpt(1000))
+    monkeypatch.setenv("REID_MIRROR", tmp_path.as_uri())
+    assert hub.fetch_file(url, progress=False).read_bytes() == data
+
+
 def test_corrupted_cache_refused_offline_and_replaced_online(server):
     data = ckpt()
     server.files["/c.pth"] = data

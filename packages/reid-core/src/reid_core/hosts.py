@@ -106,7 +106,8 @@ def http_get(url: str, dest: Path, progress: bool, timeout: float = _TIMEOUT) ->
     Written here rather than with torch.hub's helper because that one accepts a connection that
     closes early as a complete file and stores compressed bodies as they come.
     """
-    request = urllib.request.Request(url, headers={"User-Agent": "reid-zoo", "Accept-Encoding": "gzip, identity"})
+    # we ask for the bytes as they are; servers that compress anyway are decoded below
+    request = urllib.request.Request(url, headers={"User-Agent": "reid-zoo", "Accept-Encoding": "identity"})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(dest, "wb") as out:
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("identity", "gzip", "x-gzip", "deflate", ""):
