@@ -338,12 +338,14 @@ def _make_read_only(folder: Path, request) -> None:
     pytest.skip("the folder stays writable")
 
 
-def test_read_only_cache_serves_files_already_there(server, request):
+@pytest.mark.parametrize("lock_file", [False, True])
+def test_read_only_cache_serves_files_already_there(server, request, lock_file):
     data = ckpt()
     server.files["/k.pth"] = data
     url = server.url("/k.pth")
     path = hub.fetch_file(url, progress=False)
-    Path(str(path) + ".lock").unlink()  # a cache prepared elsewhere and copied in
+    if not lock_file:
+        Path(str(path) + ".lock").unlink()  # a cache prepared elsewhere and copied in
     _make_read_only(path.parent, request)
     server.stop()
     assert hub.fetch_file(url, progress=False) == path

@@ -16,6 +16,7 @@ of the catalogued source: a mirror is a copy of a ``checkpoints`` folder.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -174,6 +175,8 @@ def fetch_file(
     lock = FileLock(str(path) + ".lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK):  # checked first: a lock file there may not open for writing
+            raise PermissionError(errno.EACCES, "permission denied", str(path.parent))
         lock.acquire()
     except OSError as e:  # a read-only cache: usable for what it already holds
         return _use_read_only(url, path, sha256, label, check, e)
@@ -208,7 +211,10 @@ def _verify_cached(path: Path, sha256: str | None, check: Callable[[Path], objec
         except CheckpointError as e:
             return f"are not a loadable checkpoint ({_reason(e, path)})"
     if expected is None and record:
-        _write_atomic(_record_path(path), actual + "\n")
+        try:
+            _write_atomic(_record_path(path), actual + "\n")
+        except OSError:  # e.g. a cache whose folder is read-only but whose lock file is not: verify next time
+            pass
     return None
 
 
