@@ -124,6 +124,19 @@ def test_killed_download_leaves_no_final_file(server):
     assert hub.cache_file_name(server.url("/f.pth")) not in names
 
 
+def test_leftovers_of_killed_downloads_are_removed_by_the_next_one(server):
+    server.files["/m.pth"] = data = ckpt()
+    path = hub.cache_path(server.url("/m.pth"))
+    path.parent.mkdir(parents=True)
+    stale = [path.with_name(path.name + ".x1y2z3.partial"), path.with_name(path.name + ".hf-abc")]
+    stale[0].write_bytes(b"half")
+    stale[1].mkdir()
+    other = path.with_name("other.pth.x.partial")  # another file's download in flight: not ours to touch
+    other.write_bytes(b"busy")
+    assert hub.fetch_file(server.url("/m.pth"), progress=False).read_bytes() == data
+    assert not any(p.exists() for p in stale) and other.exists()
+
+
 def test_concurrent_processes_download_once(server):
     data = ckpt(1_000_000)
     server.files["/g.pth"] = data

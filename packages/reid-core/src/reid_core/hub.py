@@ -17,18 +17,24 @@ of the catalogued source: a mirror is a copy of a ``checkpoints`` folder.
 from __future__ import annotations
 
 import errno
+import glob
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import urllib.error
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
 from . import hosts
 from .errors import CheckpointError, ChecksumError, WeightsError
+
+if TYPE_CHECKING:
+    from .catalog import WeightsInfo
 
 ENV_HOME = "REID_HOME"
 ENV_MIRROR = "REID_MIRROR"
@@ -236,6 +242,19 @@ def _use_read_only(url: str, path: Path, sha256: str | None, label: str,
     )
 
 
+def _remove_leftovers(path: Path) -> None:
+    """Delete what killed downloads of ``path`` left behind; only the lock holder writes these."""
+    for stale in path.parent.glob(glob.escape(path.name) + ".*.partial"):
+        stale.unlink(missing_ok=True)
+    for stale in path.parent.glob(glob.escape(path.name) + ".hf-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def fetch_weights(record: WeightsInfo, *, progress: bool = True, what: str | None = None) -> Path:
+    """:func:`fetch_file` for a catalogued record: its URL, sha256 and cache name."""
+    return fetch_file(record.url, sha256=record.sha256, file_name=record.cache_name, progress=progress, what=what)
+
+
 def _reason(e: Exception, path: Path) -> str:
     return str(e).replace(f"{path} ", "the file ").replace(str(path), "the file")
 
@@ -244,6 +263,7 @@ def _download(url: str, path: Path, sha256: str | None, progress: bool, label: s
               check: Callable[[Path], object] | None, file_name: str | None) -> Path:
     source = resolve_url(url, file_name)
     plan = hosts.http_plan(source) if source != url else hosts.plan_for(url)
+    _remove_leftovers(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".partial")
     os.close(fd)
     tmp = Path(tmp_name)

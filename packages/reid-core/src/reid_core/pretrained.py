@@ -12,7 +12,7 @@ import torch
 from .catalog import DEFAULT_SOURCE, WeightsInfo
 from .checkpoint import load_weights, read_checkpoint, unwrap_state_dict
 from .errors import CheckpointError, WeightsError
-from .hub import fetch_file
+from .hub import fetch_file, fetch_weights
 from .model import ReIDModel
 from .registry import create_model, model_info
 
@@ -69,8 +69,7 @@ def load(
     if weights is None:
         if record is None:
             raise WeightsError(f"load({name!r}): give a dataset ({', '.join(sorted(model_info(name).weights))}) or weights=PATH")
-        path = fetch_file(record.url, sha256=record.sha256, file_name=record.cache_name, progress=progress,
-                          what=f"{name} on {dataset}")
+        path = fetch_weights(record, progress=progress, what=f"{name} on {dataset}")
     elif _is_url(str(weights)):
         path = fetch_file(str(weights), progress=progress, what=name)
     else:
