@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from ..errors import ReidError
 from .eval import add_model_arguments, build_model, default_device
@@ -110,6 +113,27 @@ def _model_from_card(index: Any, args: argparse.Namespace) -> tuple[Any, dict[st
     return model, made
 
 
+def _cameras(index: Any, feats: Any, args: argparse.Namespace) -> None:
+    """Give ``feats`` the index's camera ids: one mapping of camera labels for every folder added or searched.
+
+    (Read per folder, camids would be numbered within that folder only: a query folder without
+    camera 1 would shift every id.)
+    """
+    if not args.camera_pattern:
+        return
+    regex = re.compile(args.camera_pattern)
+    mapping: dict[str, int] = dict(index.meta.fact("camera_labels", {}))
+    ids = []
+    for path in feats.paths:
+        found = regex.search(Path(path).name)
+        label = found.group(1) if found and found.groups() else (found.group(0) if found else "")
+        if label not in mapping:
+            mapping[label] = len(mapping)
+        ids.append(mapping[label])
+    index.meta.set_fact("camera_labels", mapping)
+    feats.camids = torch.tensor(ids, dtype=torch.int64)
+
+
 def run_build(args: argparse.Namespace) -> int:
     from ..index import GalleryIndex
 
@@ -125,6 +149,7 @@ def run_build(args: argparse.Namespace) -> int:
     if feats is None:  # a rank other than 0: its shards are written, rank 0 builds the index
         return 0
     index = GalleryIndex(feats.feats.shape[1], kind=args.kind, metric=args.metric, model_card=card, **params)
+    _cameras(index, feats, args)
     index.add(feats.feats, pids=feats.pids, camids=feats.camids, paths=feats.paths)
     index.save(out)
     print(f"{len(index)} images -> {out} ({args.kind}, {args.metric}, {feats.feats.shape[1]}-d; weights: {weights})")
@@ -141,6 +166,7 @@ def run_add(args: argparse.Namespace) -> int:
     feats = extract_folder(args, model, default_device(args.device))
     if feats is None:
         return 0
+    _cameras(index, feats, args)
     index.add(feats.feats, pids=feats.pids, camids=feats.camids, paths=feats.paths)
     index.save(args.index)
     print(f"added {len(feats)} images to {args.index}: {len(index)} in all")
@@ -154,11 +180,14 @@ def run_search(args: argparse.Namespace) -> int:
         raise ReidError(f"--topk must be at least 1, got {args.topk}")
     if args.out and Path(args.out).suffix not in (".csv", ".json"):
         raise ReidError(f"--out must end in .csv or .json, got {args.out}")
+    if args.exclude_same_camera and not args.camera_pattern:
+        raise ReidError("--exclude-same-camera needs --camera-pattern to know the queries' cameras")
     index = GalleryIndex.load(args.index)
     model, card = _model_from_card(index, args)
     args.flip, args.amp = card["flip"], None
     feats = extract_folder(args, model, default_device(args.device))
     assert feats is not None
+    _cameras(index, feats, args)
     dist, ids, records = index.search(feats.feats, args.topk, query_camids=feats.camids,
                                       exclude_same_camera=args.exclude_same_camera, model_card=card)
     rows = []
