@@ -8,26 +8,20 @@ and loads it into the trunk ``base``; ``backbone_weights=PATH`` loads a local fi
 
 from __future__ import annotations
 
-import logging
 import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from reid_core.checkpoint import load_weights, read_checkpoint
-from reid_core.errors import CheckpointError, RegistryError
+from reid_core.errors import RegistryError
 from reid_core.hub import fetch_file
-from reid_core.nn.vit import dino_backbone_state
+from reid_core.nn.vit import load_pretrained_trunk
 
 from .meta_arch import TransReIDSSL, fit_pos_embed
 
-log = logging.getLogger("reid_transreid_ssl")
-
 #: ``backbone_weights`` value that names the catalogued LUPerson file of the model.
 LUPERSON = "lup"
-#: Trunk keys a self-supervised checkpoint does not have: the ImageNet head TransReID adds.
-NOT_PRETRAINED = ("fc.weight", "fc.bias")
 
 
 def pretrained_records() -> dict[str, dict[str, Any]]:
@@ -56,13 +50,4 @@ def load_backbone_weights(model: TransReIDSSL, weights: str | os.PathLike, name:
                           what=f"LUPerson pretrained trunk of {name}")
     else:
         path = Path(weights).expanduser()
-    state = dino_backbone_state(read_checkpoint(path))
-    if "pos_embed" in state:
-        state["pos_embed"] = fit_pos_embed(model.base, state["pos_embed"], f"{path}: pos_embed")
-    report = load_weights(model.base, state, strict=False)
-    missing = [k for k in report.missing if k not in NOT_PRETRAINED]
-    if report.mismatched or missing:
-        raise CheckpointError(f"{path} is not a pretrained trunk of {name}:\n{report.describe()}")
-    if report.unexpected:
-        log.warning("%s: %d tensors not used by %s's trunk: %s", path, len(report.unexpected), name,
-                    ", ".join(report.unexpected[:10]))
+    load_pretrained_trunk(model.base, path, lambda pos: fit_pos_embed(model.base, pos, f"{path}: pos_embed"), name)

@@ -13,14 +13,18 @@ The blocks are timm's, and reid-core does not depend on timm: import this module
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from functools import partial
 
 import torch
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import Block
 from torch import nn
+
+log = logging.getLogger("reid_core")
 
 #: LayerNorm as TransReID's ViTs configure it (timm's ViT epsilon).
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
@@ -176,3 +180,32 @@ def dino_backbone_state(checkpoint: Mapping[str, object]) -> dict[str, torch.Ten
             continue
         out[key.removeprefix("module.")] = value
     return out
+
+
+def load_pretrained_trunk(
+    trunk: nn.Module,
+    path: str | os.PathLike,
+    fit_pos_embed: Callable[[torch.Tensor], torch.Tensor],
+    what: str,
+    optional: tuple[str, ...] = ("fc.weight", "fc.bias"),
+) -> None:
+    """Fill ``trunk`` from a self-supervised checkpoint file (see :func:`dino_backbone_state`).
+
+    ``fit_pos_embed`` resizes the file's ``pos_embed`` to the trunk's grid. A file that leaves a
+    trunk tensor other than ``optional`` ones unset (by default the ImageNet head TransReID adds),
+    or whose shapes do not fit, is refused: a half-initialized trunk would train silently worse.
+    Tensors the trunk has no place for are logged and ignored, as upstream ignores them.
+    """
+    from ..checkpoint import load_weights, read_checkpoint
+    from ..errors import CheckpointError
+
+    state = dino_backbone_state(read_checkpoint(path))
+    if "pos_embed" in state:
+        state["pos_embed"] = fit_pos_embed(state["pos_embed"])
+    report = load_weights(trunk, state, strict=False)
+    missing = [k for k in report.missing if k not in optional]
+    if report.mismatched or missing:
+        raise CheckpointError(f"{path} is not a pretrained trunk of {what}:\n{report.describe()}")
+    if report.unexpected:
+        log.warning("%s: %d tensors not used by the trunk of %s: %s", path, len(report.unexpected), what,
+                    ", ".join(report.unexpected[:10]))
