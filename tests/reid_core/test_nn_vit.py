@@ -6,7 +6,14 @@ import torch.nn.functional as F
 
 pytest.importorskip("timm")
 
-from reid_core.nn.vit import PatchEmbed, dino_backbone_state, grid_of, patch_grid, reshape_tokens, resize_grid_embed  # noqa: E402
+from reid_core.nn.vit import (  # noqa: E402
+    PatchEmbed,
+    dino_backbone_state,
+    grid_of,
+    patch_grid,
+    reshape_tokens,
+    resize_grid_embed,
+)
 
 
 def test_patch_grid_and_tokens_to_map():

@@ -81,7 +81,8 @@ def test_train_step_then_eval():
         cls, p1, p2, p3 = model.base(model.normalize(images()))
         after = torch.cat([bn(model.bottleneck, cls),
                            (bn(model.bottleneck_1, p1) + bn(model.bottleneck_2, p2) + bn(model.bottleneck_3, p3)) / 3], 1)
-    torch.testing.assert_close(out["logits"].detach(), after @ model.classifier.weight.detach().T, rtol=1e-4, atol=1e-5)
+    expected = after @ model.classifier.weight.detach().T
+    torch.testing.assert_close(out["logits"].detach(), expected, rtol=1e-4, atol=1e-5)
     (F.cross_entropy(out["logits"], torch.tensor([1, 5])) + out["features"].pow(2).mean()).backward()
     for name, p in model.named_parameters():
         if p.requires_grad and not name.startswith("base.fc."):  # the ImageNet head is unused

@@ -26,7 +26,8 @@ def test_two_iterations_from_the_recipe_start_from_the_lup_trunk(tiny_root, tmp_
     # the catalogued LUPerson file, made at 256x128 as upstream's, already in the cache: no network
     trunk = reid_core.create_model("vit_small_pass", depth=2).base.state_dict()
     hub.checkpoint_dir().mkdir(parents=True, exist_ok=True)
-    torch.save({k: v for k, v in trunk.items() if not k.startswith("fc.")}, hub.checkpoint_dir() / "pass_vit_small_full.pth")
+    lup = {k: v for k, v in trunk.items() if not k.startswith("fc.")}
+    torch.save(lup, hub.checkpoint_dir() / "pass_vit_small_full.pth")
 
     opts = [
         "DATASET.KWARGS.num_ids", str(NUM_IDS), "INPUT.SIZE", "(64, 32)", "MODEL.KWARGS.img_size", "(64, 32)",

@@ -18,7 +18,10 @@ pytest.importorskip("onnx")
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("name", ["vit_small_transreid_ssl", "vit_small_ics_transreid_ssl", "vit_base_ics_transreid_ssl"])
+NAMES = ["vit_small_transreid_ssl", "vit_small_ics_transreid_ssl", "vit_base_ics_transreid_ssl"]
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_onnx_matches_pytorch_at_batch_1_4_17(name, tmp_path):
     torch.manual_seed(0)
     model = reid_core.create_model(name, num_classes=5, depth=2).eval()

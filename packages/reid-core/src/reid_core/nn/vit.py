@@ -119,7 +119,10 @@ def transformer_blocks(
     attn_drop_rate: float = 0.0,
     drop_path_rate: float = 0.0,
 ) -> nn.ModuleList:
-    """``depth`` pre-norm blocks (qkv bias, exact GELU, LayerNorm eps 1e-6), stochastic depth rising linearly to ``drop_path_rate``."""
+    """``depth`` pre-norm blocks (qkv bias, exact GELU, LayerNorm eps 1e-6).
+
+    Stochastic depth rises linearly from 0 at the first block to ``drop_path_rate`` at the last.
+    """
     rates = torch.linspace(0, drop_path_rate, depth).tolist()
     return nn.ModuleList(
         Block(

@@ -85,7 +85,9 @@ class SSLViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        self.blocks = transformer_blocks(embed_dim, depth, num_heads, mlp_ratio, drop_rate, attn_drop_rate, drop_path_rate)
+        self.blocks = transformer_blocks(
+            embed_dim, depth, num_heads, mlp_ratio, drop_rate, attn_drop_rate, drop_path_rate
+        )
         self.norm = LayerNorm(embed_dim)
         # ImageNet head of TransReID's ViT: never used for re-id, kept because the checkpoints carry it.
         self.fc = nn.Linear(embed_dim, imagenet_classes)
