@@ -41,6 +41,8 @@ KNOWN_SUFFIXES: dict[str, str] = {
     "_agw": "agw",
     "_ap": "apnet",
     "_abd": "abd",
+    "_transreid_ssl": "transreid-ssl",
+    "_pass": "pass",
 }
 
 Builder = Callable[..., nn.Module]
