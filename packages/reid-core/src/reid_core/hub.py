@@ -39,12 +39,16 @@ def checkpoint_dir() -> Path:
     return reid_home() / "checkpoints"
 
 
-def resolve_url(url: str) -> str:
-    """The URL to fetch: the catalogued one, or ``$REID_MIRROR/<file name>`` when a mirror is set."""
+def resolve_url(url: str, file_name: str | None = None) -> str:
+    """The URL to fetch: the catalogued one, or ``$REID_MIRROR/<file name>`` when a mirror is set.
+
+    ``file_name`` is the name in the cache where it differs from the URL's last component
+    (Google Drive links): the mirror serves the file under the name it is kept under.
+    """
     mirror = os.environ.get(ENV_MIRROR)
     if not mirror:
         return url
-    return mirror.rstrip("/") + "/" + url.rstrip("/").rsplit("/", 1)[-1]
+    return mirror.rstrip("/") + "/" + (file_name or url.rstrip("/").rsplit("/", 1)[-1])
 
 
 def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -121,7 +125,7 @@ def fetch_file(
 
 
 def _download(url: str, path: Path, sha256: str | None, progress: bool, label: str) -> Path:
-    source = resolve_url(url)
+    source = resolve_url(url, path.name)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".partial")
     tmp = Path(tmp_name)
     try:
