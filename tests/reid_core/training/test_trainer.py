@@ -132,6 +132,7 @@ def test_two_gloo_processes_agree_and_finish(tiny_root, tmp_path):
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "reid_core.train", MODEL, "--dataset", "synthetic", "--root", str(tiny_root), "--output", str(out),
+        "--no-pretrained",
         "DATASET.KWARGS.num_ids", str(NUM_IDS), "INPUT.SIZE", "(64, 32)", "MODEL.DEVICE", "cpu",
         "DATALOADER.SAMPLER", "pk", "DATALOADER.P", "2", "DATALOADER.K", "4", "DATALOADER.NUM_WORKERS", "0",
         "SOLVER.MAX_EPOCHS", "1", "SOLVER.WARMUP_ITERS", "0", "SOLVER.BASE_LR", "0.001", "LOSS.TRI_WEIGHT", "1.0",
@@ -149,6 +150,7 @@ def test_two_gloo_processes_agree_and_finish(tiny_root, tmp_path):
     assert "mAP" in proc.stdout
     state = CheckpointManager(out / "checkpoints").load()
     assert state["epoch"] == 1
+    assert "no pretrained start" in proc.stdout + proc.stderr  # --no-pretrained reached the trainer
 
 
 def test_freeze_selection_follows_fnmatch_patterns():
