@@ -185,3 +185,19 @@ def test_schedule_on_the_clock(tiny_root, tmp_path):
     trainer._elapsed = 50.0  # half the time: half the schedule, though only 3 steps were made
     assert lam(3) == pytest.approx(lr_factor(2 * per_epoch, per_epoch, sched="cosine", max_epochs=4))
     assert lam(3) == pytest.approx(0.5)
+
+
+def test_pretrained_start_is_loaded_and_logged(tiny_root, tmp_path, caplog):
+    torch.manual_seed(3)
+    imagenet = reid_core.create_model(MODEL, num_classes=1000).state_dict()  # deep-person-reid's layout
+    path = tmp_path / "osnet_x0_25_imagenet.pth"
+    torch.save(imagenet, path)
+    cfg = short_run(MODEL, tiny_root, tmp_path / "run", "MODEL.PRETRAINED", str(path))
+    with caplog.at_level("INFO", logger="reid_core.train"):
+        trainer = Trainer(cfg, progress=False)
+    assert torch.equal(trainer.net.conv1.conv.weight, imagenet["conv1.conv.weight"])
+    assert f"pretrained start from {path}" in caplog.text and "classifier.weight" in caplog.text
+    # other weights win over the pretrained start
+    cfg = short_run(MODEL, tiny_root, tmp_path / "run2", "MODEL.PRETRAINED", str(tmp_path / "absent.pth"),
+                    "MODEL.WEIGHTS", str(path))
+    Trainer(cfg, progress=False)
