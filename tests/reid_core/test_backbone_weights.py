@@ -195,3 +195,13 @@ def test_malformed_backbones_section_is_refused():
     with pytest.raises(RegistryError, match="backbones.bad"):
         parse_backbones({"backbones": {"bad": {"sha256": None}}}, "test catalog")
     assert parse_backbones({"models": {}}, "test catalog") == {}
+
+
+def test_a_mirror_serves_a_drive_file_under_its_cache_name(family, monkeypatch):
+    family(url="https://drive.google.com/uc?id=1abcDEF", cache_name="tiny_imagenet.pth")
+    sd = imagenet_file(4)
+    with served({"tiny_imagenet.pth": sd}) as server:
+        monkeypatch.setenv("REID_MIRROR", server.base)
+        model = reid_core.create_model("tiny_net", backbone_weights="imagenet")
+    assert torch.equal(model.conv.weight, sd["stem.weight"])
+    assert (checkpoint_dir() / "tiny_imagenet.pth").is_file()
