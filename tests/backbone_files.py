@@ -31,7 +31,9 @@ def served(files: Mapping[str, Mapping[str, object]]) -> Iterator[FileServer]:
         server.stop()
 
 
-def assert_params_from(model: torch.nn.Module, file_state: Mapping[str, torch.Tensor], where: Mapping[str, list[str]]) -> int:
+def assert_params_from(
+    model: torch.nn.Module, file_state: Mapping[str, torch.Tensor], where: Mapping[str, list[str]]
+) -> int:
     """Every file tensor equals the model tensors ``where[file key]`` names; returns how many were compared."""
     own = model.state_dict()
     n = 0

@@ -42,7 +42,8 @@ def _densenet_rules(branches: int) -> tuple[tuple[str, str], ...]:
     rules = [(f"features.{m}.", f"common_branch.backbone1.{i}.") for i, m in enumerate(first)]
     rules += [(f"features.{m}.", f"common_branch.backbone2.{i}.") for i, m in enumerate(second)]
     for b in range(branches):
-        rules += [("features.denseblock4.", f"branches.{b}.0.backbone.0."), ("features.norm5.", f"branches.{b}.0.backbone.1.")]
+        rules += [("features.denseblock4.", f"branches.{b}.0.backbone.0."),
+                  ("features.norm5.", f"branches.{b}.0.backbone.1.")]
     return tuple(rules)
 
 
