@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..hub import fetch_file
+from ..hub import fetch_weights
 from ..pretrained import weights_record
 from ..profile import count_inference, human
 from ..registry import REGISTRY, create_model, list_models, model_info
@@ -69,6 +69,6 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     record = weights_record(args.model, args.dataset, args.source)
-    path = fetch_file(record.url, sha256=record.sha256, what=f"{args.model} on {args.dataset}")
+    path = fetch_weights(record, what=f"{args.model} on {args.dataset}")
     print(path)
     return 0
