@@ -69,6 +69,8 @@ TODAY_BACKBONES: dict[str, dict[str, Any]] = {
     "S50": {"MODEL.BACKBONE.NAME": "build_resnest_backbone", "MODEL.BACKBONE.DEPTH": "50x"},
 }
 COMMON = {"MODEL.BACKBONE.PRETRAIN": False, "MODEL.BACKBONE.LAST_STRIDE": 1, "MODEL.DEVICE": "cpu"}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 DATASET_DIRS = {"market1501": "Market1501", "dukemtmcreid": "DukeMTMC", "msmt17": "MSMT17"}
 ERAS = ("today", "2020-facts", "2020")
 
@@ -220,32 +222,45 @@ def to_2020_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
             elif rest == "weight":
                 key = f"{head}.classifier.weight"
         out[key] = value
-    out.setdefault("pixel_mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255)
-    out.setdefault("pixel_std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255)
+    out.setdefault("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
+    out.setdefault("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
     return out
 
 
-def randomize(model: nn.Module, seed: int) -> None:
+def randomize(model: nn.Module, seed: int, run) -> None:
     """Every norm, GeM exponent and bias random, so that no block is an identity (the non-local
-    blocks' zero-initialized norms included); convolutions keep their random initialization."""
+    blocks' zero-initialized norms included); convolutions keep their random initialization.
+
+    Each batch norm's running statistics are those of its input on ``run()`` (one forward pass),
+    scaled at random, so that the features stay finite through a hundred random layers.
+    """
     gen = torch.Generator().manual_seed(seed)
 
-    def uniform(t: torch.Tensor, lo: float, hi: float) -> None:
-        t.copy_(lo + (hi - lo) * torch.rand(t.shape, generator=gen))
+    def uniform(shape, lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(shape, generator=gen)
 
+    def calibrate(module: nn.BatchNorm2d, inputs: tuple[torch.Tensor, ...]) -> None:
+        x = inputs[0].detach()
+        module.running_mean.copy_(x.mean(dim=(0, 2, 3)) + 0.1 * x.std() * uniform(module.num_features, -1, 1))
+        module.running_var.copy_(x.var(dim=(0, 2, 3)) * uniform(module.num_features, 0.7, 1.3) + 1e-3)
+
+    hooks = []
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, (nn.BatchNorm2d, nn.InstanceNorm2d)) and module.affine:
-                uniform(module.weight, 0.5, 1.5)
-                uniform(module.bias, -0.2, 0.2)
+                module.weight.copy_(uniform(module.weight.shape, 0.5, 1.5))
+                module.bias.copy_(uniform(module.bias.shape, -0.2, 0.2))
             if isinstance(module, nn.BatchNorm2d):
-                uniform(module.running_mean, -0.2, 0.2)
-                uniform(module.running_var, 0.5, 1.5)
+                hooks.append(module.register_forward_pre_hook(calibrate))
             if isinstance(module, nn.Conv2d) and module.bias is not None:
-                uniform(module.bias, -0.2, 0.2)
+                module.bias.copy_(uniform(module.bias.shape, -0.2, 0.2))
             p = getattr(module, "p", None)
             if isinstance(p, nn.Parameter):
-                uniform(p, 2.5, 4.0)
+                p.copy_(uniform(p.shape, 2.5, 4.0))
+        model.eval()
+        run()
+    for hook in hooks:
+        hook.remove()
 
 
 @dataclasses.dataclass
@@ -255,8 +270,8 @@ class Reference:
     release: Release
     era: str
     checkpoint: Path
-    images: torch.Tensor  #: [B, 3, H, W] in [0, 1]
-    features: torch.Tensor  #: fast-reid's eval output
+    images: torch.Tensor  #: [B, 3, H, W] in [0, 1], float64
+    features: torch.Tensor  #: fast-reid's eval output, computed in float64
 
 
 def build_reference(release: Release, era: str, folder: Path, *, code_root: Path | None = None,
@@ -281,7 +296,10 @@ def build_reference(release: Release, era: str, folder: Path, *, code_root: Path
     model = build_model(cfg)
     if era == "2020-facts":
         apply_2020_facts(model, release)
-    randomize(model, seed)
+    images = torch.rand(batch, 3, *release.input_size, generator=torch.Generator().manual_seed(seed + 1))
+    # fast-reid normalizes 0-255 images, in place
+    calibration = torch.rand(3, *images.shape[1:]) * 255  # 3 images: the heads' statistics are over the batch
+    randomize(model, seed, lambda: model({"images": calibration}))
     model.eval()
     name = f"{DATASET_DIRS[release.dataset]}_{release.config}_{era}"
     with warnings.catch_warnings():
@@ -292,9 +310,16 @@ def build_reference(release: Release, era: str, folder: Path, *, code_root: Path
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
         saved["model"] = to_2020_keys(saved["model"])
         torch.save(saved, checkpoint)
-    images = torch.rand(batch, 3, *release.input_size, generator=torch.Generator().manual_seed(seed + 1))
+    # The file holds float32 values; both sides compute in float64 so that a difference in the
+    # network shows as such, not drowned in round-off.
+    images = images.double()
+    model.double()
+    # fast-reid's 0-255 statistics (float32 of 0.485 * 255 ...) and the zoo's (float32 of 0.485 ...)
+    # round differently; the same float32 values on both sides keep that out of the comparison.
+    model.pixel_mean = torch.tensor(IMAGENET_MEAN).double().view(1, 3, 1, 1) * 255
+    model.pixel_std = torch.tensor(IMAGENET_STD).double().view(1, 3, 1, 1) * 255
     with torch.no_grad():
-        features = model({"images": images.clone() * 255})  # fast-reid normalizes 0-255 images in place
+        features = model({"images": images.clone() * 255})
     return Reference(release, era, checkpoint, images, features)
 
 
@@ -319,7 +344,7 @@ def compare(ref: Reference) -> tuple[bool, float | None, str]:
     if ref.era != "today" and tuple(model.input_size) != tuple(ref.images.shape[-2:]):
         return True, None, f"input size {model.input_size} differs from the reference's {tuple(ref.images.shape[-2:])}"
     with torch.no_grad():
-        ours = model(ref.images)
+        ours = model.double()(ref.images)
     error = float((ours.double() - ref.features.double()).norm() / ref.features.double().norm())
     return True, error, ""
 
