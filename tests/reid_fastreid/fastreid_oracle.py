@@ -394,7 +394,8 @@ def _table(args: argparse.Namespace) -> int:
 
 def _row(release: Release, era: str, loads: bool, error: float | None, note: str) -> str:
     err = "-" if error is None or math.isnan(error) else f"{error:.1e}"
-    return f"| {release.config} | {release.dataset} | {release.name} | {era} | {'yes' if loads else 'no'} | {err} | {note} |"
+    cells = (release.config, release.dataset, release.name, era, "yes" if loads else "no", err, note)
+    return "| " + " | ".join(cells) + " |"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,12 @@
 
 Those files were written by a fast-reid older than the one the seed's models follow. Their heads
 (``heads``, and MGN's ``b*_head``) use other names (``*.bnneck.*`` for the BNNeck,
-``*.classifier.weight`` for the classifier), and they carry the input normalization as ``pixel_mean``/``pixel_std`` buffers on the
-0-255 scale (fast-reid issues #453, #486, #617). Loading them without renaming silently drops the
-BNNeck, which costs about one point of mAP.
+``*.classifier.weight`` for the classifier), and they carry the input normalization as
+``pixel_mean``/``pixel_std`` buffers on the 0-255 scale (fast-reid issues #453, #486, #617).
+Loading them without renaming silently drops the BNNeck, which costs about one point of mAP.
+
+Renaming is not all: that fast-reid also built other networks. The catalog records of the release
+files carry the builder options of that code (see :data:`reid_fastreid.models.CODE_OPTIONS`).
 
 :data:`LEGACY_RENAMES` is the whole rename table; add a rule there when a release checkpoint turns
 up with another old name. Whatever no rule covers is listed in full by a warning and, under strict

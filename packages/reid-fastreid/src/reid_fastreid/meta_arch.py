@@ -167,7 +167,8 @@ class MGN(FastReIDModel):
         for pool_name, head_name in zip(self.POOLS, self.HEADS):
             reduce = nn.Conv2d(feat_dim, embedding_dim, 1, bias=False)
             nn.init.kaiming_normal_(reduce.weight, mode="fan_out")
-            setattr(self, pool_name, nn.Sequential(shared_pool, reduce, nn.BatchNorm2d(embedding_dim), nn.ReLU(inplace=True)))
+            pool = nn.Sequential(shared_pool, reduce, nn.BatchNorm2d(embedding_dim), nn.ReLU(inplace=True))
+            setattr(self, pool_name, pool)
             setattr(self, head_name, EmbeddingHead(embedding_dim, num_classes, pooling="identity", **head))
 
     def forward_features(self, x: torch.Tensor, camids: torch.Tensor | None) -> torch.Tensor | dict[str, list[torch.Tensor]]:

@@ -93,8 +93,10 @@ BACKBONES: dict[str, tuple[Callable[..., nn.Module], int, str, frozenset[str]]] 
     "SeR50": (_resnet(50, se=True), 2048, "SE-ResNet-50", frozenset({"stem_pool", "non_local"})),
     # fast-reid's ResNeSt builder has no IBN switch.
     "S50": (_resnest, 2048, "ResNeSt-50", frozenset({"layer4_dilation", "non_local"})),
-    "S50_ibn": (_resnest, 2048, "ResNeSt-50 (the IBN switch has no effect)", frozenset({"layer4_dilation", "non_local"})),
-    "mobilenet_v3_large": (_light("mobilenetv3", "build_mobilenetv3_backbone"), 1280, "MobileNetV3-Large", frozenset()),
+    "S50_ibn": (_resnest, 2048, "ResNeSt-50 (the IBN switch has no effect)",
+                frozenset({"layer4_dilation", "non_local"})),
+    "mobilenet_v3_large": (_light("mobilenetv3", "build_mobilenetv3_backbone"), 1280, "MobileNetV3-Large",
+                           frozenset()),
     "osnet_x1_0": (_light("osnet", "build_osnet_backbone", ibn=False), 512, "OSNet x1.0", frozenset()),
     "osnet_ibn_x1_0": (_light("osnet", "build_osnet_backbone", ibn=True), 512, "OSNet-IBN x1.0", frozenset()),
     "densenet121": (_light("timm_backbones", "build_timm_backbone", arch="densenet121"), 1024,
