@@ -275,9 +275,9 @@ class Reference:
 
 
 def build_reference(release: Release, era: str, folder: Path, *, code_root: Path | None = None,
-                    batch: int = 2, seed: int = 0) -> Reference:
+                    batch: int = 2, seed: int = 0, size: tuple[int, int] | None = None) -> Reference:
     """fast-reid's network for ``release`` in ``era`` with random values, saved in ``folder`` as its
-    Checkpointer saves it, and its features on random images at the release's input size.
+    Checkpointer saves it, and its features on random images at the release's input size (or ``size``).
 
     ``today`` and ``2020-facts`` need the ``fastreid`` package importable; ``2020`` needs the
     2020 code first on ``sys.path`` (see :func:`_worker`) and ``code_root``.
@@ -296,9 +296,10 @@ def build_reference(release: Release, era: str, folder: Path, *, code_root: Path
     model = build_model(cfg)
     if era == "2020-facts":
         apply_2020_facts(model, release)
-    images = torch.rand(batch, 3, *release.input_size, generator=torch.Generator().manual_seed(seed + 1))
-    # fast-reid normalizes 0-255 images, in place
-    calibration = torch.rand(3, *images.shape[1:]) * 255  # 3 images: the heads' statistics are over the batch
+    height, width = size or release.input_size
+    images = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(seed + 1))
+    # fast-reid normalizes 0-255 images, in place. 3 images: the heads' statistics are over the batch.
+    calibration = torch.rand(3, 3, height, width) * 255
     randomize(model, seed, lambda: model({"images": calibration}))
     model.eval()
     name = f"{DATASET_DIRS[release.dataset]}_{release.config}_{era}"
@@ -335,13 +336,29 @@ def load_zoo_model(ref: Reference):
         return reid_core.load(ref.release.name, ref.release.dataset, source="fastreid", weights=ref.checkpoint)
 
 
-def compare(ref: Reference) -> tuple[bool, float | None, str]:
-    """Load ``ref.checkpoint`` with :func:`load_zoo_model`; (loaded, relative L2 error, message)."""
+#: where the release files were catalogued before their records named their code era
+OLD_MAPPING = {"mgn_sbs_R50_ibn_fastreid": "mgn_R50_ibn_fastreid"}
+
+
+def compare(ref: Reference, *, as_before: bool = False) -> tuple[bool, float | None, str]:
+    """Load ``ref.checkpoint`` with :func:`load_zoo_model`; (loaded, relative L2 error, message).
+
+    ``as_before``: load it as the zoo did before the records named their code era (today's
+    network, the old MGN mapping), at the reference's input size.
+    """
     try:
-        model = load_zoo_model(ref)
+        if as_before:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import reid_core
+
+                name = OLD_MAPPING.get(ref.release.name, ref.release.name)
+                model = reid_core.load(name, weights=ref.checkpoint)
+        else:
+            model = load_zoo_model(ref)
     except Exception as e:  # the table reports it
         return False, None, f"{type(e).__name__}: {str(e).splitlines()[0]}"
-    if ref.era != "today" and tuple(model.input_size) != tuple(ref.images.shape[-2:]):
+    if not as_before and ref.era != "today" and tuple(model.input_size) != tuple(ref.images.shape[-2:]):
         return True, None, f"input size {model.input_size} differs from the reference's {tuple(ref.images.shape[-2:])}"
     with torch.no_grad():
         ours = model.double()(ref.images)
@@ -386,15 +403,21 @@ def _table(args: argparse.Namespace) -> int:
                 else:
                     ref = build_reference(release, era, folder)
                 loads, error, note = compare(ref)
+                if era != "today" and args.before:
+                    before = compare(ref, as_before=True)
+                    note = f"before: loads {'yes' if before[0] else 'no'}, error {_error(before[1])}"
                 ref.checkpoint.unlink()
                 rows.append((release, era, loads, error, note))
                 print(_row(*rows[-1]), flush=True)
     return 0 if all(r[2] and r[3] is not None and r[3] < 1e-4 for r in rows) else 1
 
 
+def _error(error: float | None) -> str:
+    return "-" if error is None or math.isnan(error) else f"{error:.1e}"
+
+
 def _row(release: Release, era: str, loads: bool, error: float | None, note: str) -> str:
-    err = "-" if error is None or math.isnan(error) else f"{error:.1e}"
-    cells = (release.config, release.dataset, release.name, era, "yes" if loads else "no", err, note)
+    cells = (release.config, release.dataset, release.name, era, "yes" if loads else "no", _error(error), note)
     return "| " + " | ".join(cells) + " |"
 
 
@@ -403,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code-2020", type=Path, help="checkout of JDAI-CV/fast-reid at 1ed73fb")
     parser.add_argument("--dataset", choices=sorted(DATASET_DIRS), help="only this dataset's records")
     parser.add_argument("--config", help="only this config's records, e.g. sbs_R50-ibn")
+    parser.add_argument("--before", action="store_true",
+                        help="also load the 2020 files as the zoo did before their records named their code era")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--jobs", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)

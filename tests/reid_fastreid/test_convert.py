@@ -175,7 +175,7 @@ def test_load_from_the_fastreid_source_converts(tmp_path, monkeypatch):
 
     name = "bagtricks_R50_fastreid"
     record = reid_core.model_info(name).weights_from("fastreid")["dukemtmcreid"]
-    reference = reid_core.create_model(name, num_classes=record.num_classes)
+    reference = reid_core.create_model(name, num_classes=record.num_classes, **record.build)  # the 2020 network
     sd = new_layout_state(reference)
     reid_core.load_weights(reference, sd)
     path = tmp_path / record.file_name
