@@ -23,7 +23,9 @@ Three kinds of reference ("eras"):
 As a script it prints the table (config, code era, loads, relative error) of every release
 config against every reference it can build::
 
-    python -m tests.reid_fastreid.fastreid_oracle [--code-2020 DIR] [--dataset market1501]
+    python -m tests.reid_fastreid.fastreid_oracle [--code-2020 DIR] [--dataset market1501] [--before]
+
+``--before`` also loads each 2020 file as the zoo did before the records named their code era.
 """
 
 from __future__ import annotations

@@ -8,17 +8,17 @@ scalar), "optimizer"}``. ``reid_core.load(name, weights=file)`` must read the nu
 off the file, load strictly and give bit-identical features from the [0, 1] images.
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-try:
-    from torchreid.reid import models as torchreid_models
-except ImportError as e:
+if importlib.util.find_spec("torchreid") is None:
     pytest.skip(
-        f"the deep-person-reid oracle needs the `torchreid` package (0.2.5), which is not importable ({e}); "
-        "pip install --no-deps torchreid==0.2.5 gdown tensorboard",
+        "the deep-person-reid oracle needs the `torchreid` package (0.2.5), which is not installed; "
+        "pip install --no-deps torchreid==0.2.5, then gdown and tensorboard (what it imports)",
         allow_module_level=True,
     )
 
@@ -71,8 +71,16 @@ def checkpoint_forms(state_dict: dict) -> dict[str, object]:
     }
 
 
+@pytest.fixture(scope="module")
+def torchreid_models():
+    # Imported by the tests, not at collection: torchreid imports its whole engine (TensorBoard ...).
+    from torchreid.reid import models
+
+    return models
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_dpr_model_reproduces_torchreid_exactly(tmp_path, name):
+def test_dpr_model_reproduces_torchreid_exactly(tmp_path, name, torchreid_models):
     torch.manual_seed(0)
     upstream = torchreid_models.build_model(name.removesuffix("_dpr"), NUM_CLASSES, loss="softmax",
                                             pretrained=False, use_gpu=False)
