@@ -139,5 +139,5 @@ def test_load_from_the_fastreid_source_builds_the_records_network(tmp_path):
     assert model.input_size == (384, 128)
     assert len(model.backbone.NL_3) == 3 and model.backbone.layer4[2].conv2.conv.dilation == (1, 1)
     # Today's network cannot take the file: the non-local blocks are left over.
-    with pytest.raises(CheckpointError, match="NL_2"):
+    with pytest.warns(UserWarning, match="NL_2"), pytest.raises(CheckpointError, match="NL_2"):
         reid_core.load("sbs_S50_fastreid", weights=path)
