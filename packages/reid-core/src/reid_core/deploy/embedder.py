@@ -38,6 +38,7 @@ from .backends import (
     TensorRTBackend,
     TorchBackend,
     available,
+    require,
 )
 
 #: the least cosine similarity to PyTorch's features each precision must keep on every check image
@@ -186,6 +187,12 @@ class Embedder:
         from . import artifacts
 
         name, precision = self.backend_name, self.precision
+        if name == "tensorrt":  # refuse before exporting anything
+            if self.device.type != "cuda" or not torch.cuda.is_available():
+                raise BackendError("backend 'tensorrt' needs a CUDA GPU; on the CPU use 'onnxruntime' or 'openvino'")
+            require("tensorrt", "tensorrt")
+        if name == "openvino":
+            require("openvino", "openvino")
         if name == "torch":
             return TorchBackend(self.model, self.device, precision)
         cpu_model = self.model.float().to("cpu").eval()
