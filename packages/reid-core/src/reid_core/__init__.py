@@ -21,6 +21,7 @@ from .errors import (
     WeightsError,
 )
 from .evaluation import EvalResult, evaluate_distmat, evaluate_features
+from .deploy import Embedder
 from .evaluate import evaluate
 from .extract import Features, extract_features, similarity
 from .model import MISSING, ModelMeta, ReIDModel
@@ -45,6 +46,7 @@ __all__ = [
     "CheckpointError",
     "ChecksumError",
     "DatasetError",
+    "Embedder",
     "EvalResult",
     "Features",
     "Family",
