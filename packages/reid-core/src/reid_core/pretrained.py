@@ -69,7 +69,8 @@ def load(
     if weights is None:
         if record is None:
             raise WeightsError(f"load({name!r}): give a dataset ({', '.join(sorted(model_info(name).weights))}) or weights=PATH")
-        path = fetch_file(record.url, sha256=record.sha256, progress=progress, what=f"{name} on {dataset}")
+        path = fetch_file(record.url, sha256=record.sha256, file_name=record.cache_name, progress=progress,
+                          what=f"{name} on {dataset}")
     elif _is_url(str(weights)):
         path = fetch_file(str(weights), progress=progress, what=name)
     else:

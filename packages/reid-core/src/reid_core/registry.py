@@ -41,6 +41,7 @@ KNOWN_SUFFIXES: dict[str, str] = {
     "_agw": "agw",
     "_ap": "apnet",
     "_abd": "abd",
+    "_clipreid": "clipreid",
 }
 
 Builder = Callable[..., nn.Module]
