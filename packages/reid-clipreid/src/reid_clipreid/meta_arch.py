@@ -111,7 +111,9 @@ class CLIPReID(ReIDModel):
 
     # CLIP-ReID's published files hold the whole training model; inference needs the image side.
     unused_checkpoint_keys = TRAINING_KEYS
-    classifier_keys = ("classifier.*", "classifier_proj.*", "prompt_learner.cls_ctx")
+    # The prompts are per identity too, but stage 2 must load them from stage 1 (MODEL.WEIGHTS, which
+    # the trainer loads with drop_classifier): they are not listed here.
+    classifier_keys = ("classifier.*", "classifier_proj.*")
 
     @property
     def wants_targets(self) -> bool:

@@ -25,6 +25,7 @@ is kept and the 14x14 (ViT-B/16) or 7x7 (RN50) grid is resized bilinearly to thi
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,7 +48,9 @@ def read_clip_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"CLIP weights not found: {path}")
     if zipfile.is_zipfile(path) and _is_torchscript(path):
         try:
-            module = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():  # TorchScript is deprecated; OpenAI's files are TorchScript
+                warnings.simplefilter("ignore", FutureWarning)
+                module = torch.jit.load(str(path), map_location="cpu")
         except Exception as e:
             raise CheckpointError(f"cannot read the TorchScript archive {path}: {type(e).__name__}: {e}") from e
         return {k: v.detach() for k, v in module.state_dict().items()}
