@@ -29,7 +29,9 @@ EXTRAS = {
     "agw": {"reid-agw"},
     "apnet": {"reid-apnet"},
     "abd": {"reid-abd"},
-    "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd"},
+    "clipreid": {"reid-clipreid"},
+    "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd",
+            "reid-clipreid"},
 }
 
 pytestmark = pytest.mark.slow

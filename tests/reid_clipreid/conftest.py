@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,9 @@ def fake_clip_file(path: Path, backbone: str = "vit", *, torchscript: bool = Fal
     torch.manual_seed(1)
     model = FakeCLIP(backbone, **kwargs).eval()
     if torchscript:
-        torch.jit.trace(model, torch.zeros(1)).save(str(path))
+        with warnings.catch_warnings():  # torch.jit is deprecated, and OpenAI's files are TorchScript
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.jit.trace(model, torch.zeros(1)).save(str(path))
     else:
         torch.save(model.state_dict(), path)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}

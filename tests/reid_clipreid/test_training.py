@@ -114,6 +114,7 @@ def test_stage_two_refuses_prompts_never_learned(tiny_root, tmp_path):
         Trainer(cfg, progress=False).run()
 
 
+@pytest.mark.slow  # RN50 with its 2048-d attention pool, both stages: about a minute on 2 busy cores
 def test_train_two_stages_chains_the_runs(tiny_root, tmp_path):
     fake_clip_file(tmp_path / "clip.pt", "rn50")
     train_two_stages("rn50_clipreid", "synthetic", tiny_root, output_dir=tmp_path / "run", progress=False,
