@@ -167,7 +167,7 @@ class CLIPReID(ReIDModel):
         if camids is None:
             # Unknown camera: the expected embedding over the training cameras.
             return self.sie_coe * self.cv_embed.mean(dim=0, keepdim=True).expand(batch, -1)
-        if camids.numel() and (int(camids.min()) < 0 or int(camids.max()) >= self.camera_num):
+        if not _tracing() and camids.numel() and (int(camids.min()) < 0 or int(camids.max()) >= self.camera_num):
             raise ValueError(f"camids must lie in [0, {self.camera_num - 1}], got {camids.tolist()}")
         return self.sie_coe * self.cv_embed[camids]
 
@@ -215,6 +215,12 @@ class CLIPReID(ReIDModel):
                 labels = torch.arange(self.num_classes, device=device)
                 self._class_text = torch.cat([self.text_features(chunk) for chunk in labels.split(TEXT_CHUNK)])
         return self._class_text
+
+
+def _tracing() -> bool:
+    # Export traces the forward: a value check on the camids would freeze them into the graph.
+    compiling = getattr(torch.compiler, "is_compiling", None)
+    return torch.jit.is_tracing() or bool(compiling and compiling())
 
 
 def _note_prompts(module: nn.Module, incompatible: Any) -> None:
