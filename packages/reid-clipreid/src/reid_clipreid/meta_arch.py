@@ -203,7 +203,7 @@ class CLIPReID(ReIDModel):
         return self.text_encoder(self.prompt_learner(labels))
 
     def class_text_features(self) -> torch.Tensor:
-        """Every identity's text feature ``[num_classes, D]``, computed once per stage-2 model (the prompts are frozen)."""
+        """Every identity's text feature ``[num_classes, D]``, computed once per model (stage 2: prompts frozen)."""
         if not self._prompts_loaded:
             raise RuntimeError(
                 "stage 2 needs the prompts learned in stage 1: load a stage-1 checkpoint first "

@@ -27,7 +27,9 @@ def vit_grid(img_size: tuple[int, int], stride: int) -> tuple[int, int]:
     return (h - PATCH) // stride + 1, (w - PATCH) // stride + 1
 
 
-def resize_grid_embedding(pos: torch.Tensor, grid: tuple[int, int], old_grid: tuple[int, int] | None = None) -> torch.Tensor:
+def resize_grid_embedding(
+    pos: torch.Tensor, grid: tuple[int, int], old_grid: tuple[int, int] | None = None
+) -> torch.Tensor:
     """Position embeddings ``[1 + n, C]`` (a leading token, then a grid) resized bilinearly to ``grid``.
 
     ``old_grid`` defaults to a square; OpenAI's files have 14x14 (ViT-B/16) and 7x7 (RN50) grids.
@@ -67,7 +69,7 @@ class VisionTransformer(nn.Module):
     ) -> None:
         super().__init__()
         if layers < 2:
-            raise ValueError(f"the image encoder needs at least 2 blocks (training reads the one before last), got {layers}")
+            raise ValueError(f"the image encoder needs 2 blocks or more (training reads the one before last): {layers}")
         self.grid = vit_grid(img_size, stride)
         self.width = width
         self.output_dim = output_dim
@@ -93,8 +95,8 @@ class VisionTransformer(nn.Module):
         before_last = blocks[:-1](x)
         return before_last, self.ln_post(blocks[-1](before_last))
 
-    def forward(self, x: torch.Tensor, cv_embed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(class token after the block before last [B, C], class token after ln_post [B, C], its projection [B, 512])``."""
+    def forward(self, x: torch.Tensor, cv_embed: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """``(class token after the block before last [B, C], after ln_post [B, C], projected [B, 512])``."""
         before_last, last = self.tokens(x, cv_embed)
         cls = last[:, 0]
         return before_last[:, 0], cls, cls @ self.proj
@@ -122,7 +124,11 @@ class Bottleneck(nn.Module):
         if stride > 1 or inplanes != out:
             # The pool is named "-1" so that the conv and norm keep CLIP's keys downsample.0 / .1.
             self.downsample = nn.Sequential(
-                OrderedDict([("-1", nn.AvgPool2d(stride)), ("0", nn.Conv2d(inplanes, out, 1, bias=False)), ("1", nn.BatchNorm2d(out))])
+                OrderedDict([
+                    ("-1", nn.AvgPool2d(stride)),
+                    ("0", nn.Conv2d(inplanes, out, 1, bias=False)),
+                    ("1", nn.BatchNorm2d(out)),
+                ])
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -213,7 +219,7 @@ class ModifiedResNet(nn.Module):
         layers += [Bottleneck(self._inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, cv_embed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, cv_embed: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """``(mean of layer3 [B, 1024], mean of layer4 [B, 2048], attention pool [B, 1024])``."""
         if cv_embed is not None:
             raise ValueError("the ResNet encoder has no camera embedding")

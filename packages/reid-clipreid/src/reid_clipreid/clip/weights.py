@@ -96,7 +96,8 @@ def map_clip_state_dict(clip: Mapping[str, torch.Tensor], model: torch.nn.Module
         prompt.token_suffix.copy_(saved[1])
     wanted = [k for k in own if k.startswith(("image_encoder.", "text_encoder.", "prompt_learner.token_"))]
     missing = [k for k in wanted if k not in out]
-    wrong = [f"{k} {list(out[k].shape)} vs {list(own[k].shape)}" for k in wanted if k in out and out[k].shape != own[k].shape]
+    wrong = [f"{k} {list(out[k].shape)} vs {list(own[k].shape)}"
+             for k in wanted if k in out and out[k].shape != own[k].shape]
     if missing or wrong:
         raise CheckpointError(
             "the CLIP weights do not fit this encoder"
