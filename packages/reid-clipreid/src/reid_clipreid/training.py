@@ -9,8 +9,8 @@ Each stage is one ordinary :class:`reid_core.training.Trainer` run with its reci
 ``recipes.yaml``): stage 1 writes ``<output_dir>/stage1``, whose last checkpoint stage 2 starts
 from (``MODEL.WEIGHTS``) in ``<output_dir>/stage2``. The same as, by hand::
 
-    reid train vit_b16_clipreid --dataset market1501 --output runs/s1
-    reid train vit_b16_clipreid --recipe clipreid_vit_stage2 --dataset market1501 --output runs/s2 \\
+    reid train --dataset market1501 --output runs/s1 vit_b16_clipreid
+    reid train --recipe clipreid_vit_stage2 --dataset market1501 --output runs/s2 vit_b16_clipreid \\
         MODEL.WEIGHTS runs/s1/checkpoints/last.pth
 """
 
