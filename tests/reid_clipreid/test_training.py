@@ -126,3 +126,14 @@ def test_train_two_stages_chains_the_runs(tiny_root, tmp_path):
     s2 = torch.load(tmp_path / "run" / "stage2" / "checkpoints" / "last.pth", weights_only=True)["model"]
     assert torch.equal(s1["prompt_learner.cls_ctx"], s2["prompt_learner.cls_ctx"])
     assert not torch.equal(s1["image_encoder.conv1.weight"], s2["image_encoder.conv1.weight"])
+
+
+def test_cli_recipe_option_picks_stage_two_and_refuses_unknown_names(capsys):
+    from reid_core.cli import main
+
+    assert main(["train", "--print-config", "--recipe", "clipreid_vit_stage2", MODEL]) == 0
+    out = capsys.readouterr().out
+    assert "RECIPE: clipreid_vit_stage2" in out and "stage: 2" in out
+    assert main(["train", "--print-config", "--recipe", "stage3", MODEL]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no recipe 'stage3'" in err[0]
