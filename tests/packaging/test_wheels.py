@@ -29,8 +29,11 @@ EXTRAS = {
     "agw": {"reid-agw"},
     "apnet": {"reid-apnet"},
     "abd": {"reid-abd"},
+    "transreid-ssl": {"reid-transreid-ssl"},
+    "pass": {"reid-pass"},
     "clipreid": {"reid-clipreid"},
     "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd",
+            "reid-transreid-ssl", "reid-pass",
             "reid-clipreid"},
 }
 
