@@ -77,6 +77,6 @@ def test_a_clip_file_of_the_other_architecture_is_refused(tmp_path):
 def test_openai_file_is_verified_against_its_catalogued_sha256(tmp_path):
     rec = pretrained_records()["clip_vit_b16"]
     hub.checkpoint_dir().mkdir(parents=True, exist_ok=True)
-    fake_clip_file(hub.checkpoint_dir() / rec["cache_name"])  # not OpenAI's bytes
+    fake_clip_file(hub.cache_path(rec["url"], rec["cache_name"]))  # not OpenAI's bytes
     with pytest.raises(ChecksumError, match="do not match their checksum"):
         reid_core.create_model("vit_b16_clipreid", depth=2, clip_weights="openai")

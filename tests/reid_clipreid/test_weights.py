@@ -42,7 +42,7 @@ def test_load_msmt17_builds_15_cameras_and_drops_the_text_side():
     rec = reid_core.weights_record("vit_b16_sie_olp_clipreid", "msmt17")
     state = upstream_state("vit_b16_sie_olp_clipreid", 1041, 15)
     hub.checkpoint_dir().mkdir(parents=True, exist_ok=True)
-    torch.save(state, hub.checkpoint_dir() / rec.file_name)
+    torch.save(state, hub.cache_path(rec.url, rec.cache_name))
 
     model = reid_core.load("vit_b16_sie_olp_clipreid", "msmt17", progress=False)
     assert not model.training and model.camera_aware and model.cv_embed.shape == (15, 768)
@@ -68,4 +68,4 @@ def test_offline_error_names_model_url_and_path(monkeypatch):
         reid_core.load("rn50_clipreid", "market1501", progress=False)
     text = str(err.value)
     assert "rn50_clipreid on market1501" in text
-    assert str(hub.checkpoint_dir() / rec.file_name) in text
+    assert str(hub.cache_path(rec.url, rec.cache_name)) in text  # where to put it
