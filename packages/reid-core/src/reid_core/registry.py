@@ -44,6 +44,7 @@ KNOWN_SUFFIXES: dict[str, str] = {
     "_abd": "abd",
     "_transreid_ssl": "transreid-ssl",
     "_pass": "pass",
+    "_clipreid": "clipreid",
 }
 
 Builder = Callable[..., nn.Module]
