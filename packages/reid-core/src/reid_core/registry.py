@@ -276,6 +276,9 @@ def create_model(name: str, num_classes: int = 751, camera_num: int = 0, **kwarg
         **kwargs: family-specific options, documented on the family's page.
     """
     fam, entry = REGISTRY.lookup(name)
+    if isinstance(num_classes, bool) or not hasattr(num_classes, "__index__") or num_classes.__index__() < 1:
+        raise ValueError(f"create_model({name!r}): num_classes must be a positive integer (the training "
+                         f"identities, e.g. 751 for Market-1501), got {num_classes!r}")
     model = entry.builder(num_classes=num_classes, camera_num=camera_num, **kwargs)
     if not isinstance(model, ReIDModel):
         raise RegistryError(f"{fam.package}: builder of {name!r} returned {type(model).__name__}, not a ReIDModel")
