@@ -9,7 +9,6 @@ import logging
 import math
 import os
 import random
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from ..checkpoint import load_weights
 from ..data import ImageDataset, PKSampler, build_dataset, train_transforms
 from ..registry import create_model
 from .checkpoint import CheckpointManager, rng_state, set_rng_state
+from .guard import OutputLock, StopSignals, ignore_stop_signals, remove_stale_temporaries, signals_held
 from .objective import Objective
 from .schedule import build_scheduler, lr_factor
 
@@ -228,7 +228,7 @@ class Trainer:
         self._resume_rng = None
         if state is not None:
             self._restore(state)
-        self._stop_signal: int | None = None
+        self._signals = StopSignals()
 
     # -- setup helpers
     def _seed(self, seed: int) -> None:
@@ -256,7 +256,7 @@ class Trainer:
         loader = DataLoader(
             data, batch_size=batch, sampler=sampler, num_workers=c.DATALOADER.NUM_WORKERS,
             drop_last=True, pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
+            persistent_workers=False, worker_init_fn=ignore_stop_signals,
         )
         if len(loader) == 0:
             raise ValueError(f"the training split ({len(data)} images) does not fill one batch of {batch} images")
@@ -367,8 +367,9 @@ class Trainer:
             elapsed = float(t.item())
         self._elapsed = elapsed
 
-    def _handle_signal(self, signum: int, _frame: Any) -> None:
-        self._stop_signal = signum
+    @property
+    def _stop_signal(self) -> int | None:
+        return self._signals.received
 
     def _should_stop(self) -> bool:
         c = self.cfg
@@ -387,21 +388,18 @@ class Trainer:
     def run(self) -> dict[str, float]:
         """Train to ``SOLVER.MAX_EPOCHS`` (or ``MAX_ITERS``, or a signal); returns the last metrics."""
         c = self.cfg
-        handlers = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(ValueError):  # not the main thread
-                handlers[sig] = signal.signal(sig, self._handle_signal)
-        writer = self._tensorboard()
-        self._started = time.monotonic()
-        try:
+        with contextlib.ExitStack() as stack:
+            if self.is_main:  # the other ranks write nothing into the folder
+                stack.enter_context(OutputLock(c.OUTPUT_DIR))
+                remove_stale_temporaries(self.ckpt.folder)
+            stack.enter_context(self._signals)
+            writer = self._tensorboard()
+            if writer is not None:
+                stack.callback(writer.close)
+            self._started = time.monotonic()
             while self.epoch < c.SOLVER.MAX_EPOCHS:
                 if self._run_epoch(writer):
                     break
-        finally:
-            for sig, h in handlers.items():
-                signal.signal(sig, h)
-            if writer is not None:
-                writer.close()
         return self.metrics
 
     def _run_epoch(self, writer: Any) -> bool:
@@ -414,7 +412,8 @@ class Trainer:
             set_rng_state(epoch_rng)
         else:
             epoch_rng, now_rng = rng_state(), None
-        batches = iter(self.loader)  # worker seeds come from the epoch's RNG state
+        with signals_held():  # the workers start here, and must not die of a stop signal
+            batches = iter(self.loader)  # worker seeds come from the epoch's RNG state
         if self.iter_in_epoch:
             # An interrupted epoch: replay the batches already learnt (the same augmentations, in
             # the loader's workers or here), then take up the RNG where the interrupted step left it.
