@@ -183,5 +183,6 @@ class ReIDModel(nn.Module):
 
 def _tracing() -> bool:
     """Whether the forward is being traced or compiled, where reading a value back is not allowed."""
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)
     return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
-                or torch.compiler.is_compiling())
+                or torch.compiler.is_compiling() or exporting())
