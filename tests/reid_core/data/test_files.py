@@ -93,3 +93,20 @@ def test_broken_bmp_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "bad.bmp").write_bytes(b"BM" + b"\0" * 10)
     with pytest.raises(DatasetError, match="cannot decode image .*bad.bmp"):
         read_image(tmp_path / "bad.bmp")
+
+
+def test_an_unreadable_identity_folder_is_left_out_and_named(tmp_path: Path, monkeypatch) -> None:
+    root = folder_tree(tmp_path / "data")
+    write_image(root / "gallery" / "3" / "3_c2_0.jpg")
+    locked = str(root / "gallery" / "3")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.warns(SkippedImagesWarning, match=r"1 entries under .*gallery were skipped: .*gallery.3 \(cannot list"):
+        ds = image_folder(root)
+    assert {r.pid for r in ds.gallery} == {1, 2}

@@ -210,12 +210,18 @@ def image_files(folder: Path, *, recursive: bool = False) -> list[Path]:
                 files.append(p)
             elif p.is_symlink() and not p.exists():
                 skipped.append(f"{p} (link to {os.readlink(p)}, which does not exist)")
-    if skipped:
-        shown = "; ".join(skipped[:_SHOW_SKIPPED])
-        more = f"; and {len(skipped) - _SHOW_SKIPPED} more" if len(skipped) > _SHOW_SKIPPED else ""
-        warnings.warn(f"{len(skipped)} entries under {folder} were skipped: {shown}{more}",
-                      SkippedImagesWarning, stacklevel=2)
+    warn_skipped(folder, skipped, stacklevel=3)
     return sorted(files)
+
+
+def warn_skipped(folder: Path, entries: Sequence[str], *, stacklevel: int = 2) -> None:
+    """One :class:`SkippedImagesWarning` for the ``entries`` (descriptions) skipped under ``folder``."""
+    if not entries:
+        return
+    shown = "; ".join(entries[:_SHOW_SKIPPED])
+    more = f"; and {len(entries) - _SHOW_SKIPPED} more" if len(entries) > _SHOW_SKIPPED else ""
+    warnings.warn(f"{len(entries)} entries under {folder} were skipped: {shown}{more}", SkippedImagesWarning,
+                  stacklevel=stacklevel + 1)
 
 
 def parse_market_style(
