@@ -88,3 +88,14 @@ def test_missing_labels_say_what_to_pass(which):
     hint = "numpy.zeros" if "camids" in which else "integer"
     with pytest.raises(EvaluationError, match=f"{which} is None: pass [0-9]+ integer labels.*{hint}"):
         evaluate_features(q, g, **args)
+
+
+def test_streamed_evaluation_caps_max_rank_too():
+    from reid_core.evaluation.streaming import evaluate_streaming
+
+    q, g, qp, gp, qc, gc = features_case(2, num_g=9, dtype=torch.float32)
+    blocks = lambda: iter([(g.numpy(), gp.numpy(), gc.numpy())])  # noqa: E731
+    got = evaluate_streaming(q.numpy(), qp.numpy(), qc.numpy(), blocks, max_rank=10**12)
+    want = evaluate_features(q, g, qp, gp, qc, gc, max_rank=10**12)
+    assert len(got.cmc) == 9
+    np.testing.assert_allclose(got.cmc, want.cmc, atol=1e-12)

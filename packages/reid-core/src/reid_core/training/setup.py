@@ -1,9 +1,10 @@
 """What a training run is built from: the distributed process group, the optimizer and the freeze
-period, read from the config. :class:`~reid_core.training.trainer.Trainer` runs the loop over them."""
+period and the pretrained start, read from the config. :class:`~reid_core.training.trainer.Trainer` runs the loop over them."""
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 
 import torch
@@ -12,6 +13,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from yacs.config import CfgNode
 
+log = logging.getLogger("reid_core.train")
 
 # -- distributed -------------------------------------------------------------------------------
 
@@ -112,6 +114,17 @@ def frozen_leaves(model: nn.Module, frozen: set[str]) -> list[nn.Module]:
         if state[name] if has_params else state.get(parent, False):
             leaves.append(module)
     return leaves
+
+
+def pretrained_start(cfg: CfgNode, resuming: bool) -> str | None:
+    """``backbone_weights=`` for the model: ``MODEL.PRETRAINED`` unless it is off or other weights win."""
+    value = str(cfg.MODEL.PRETRAINED or "").strip()
+    if not value or value.lower() == "none" or resuming:
+        return None
+    if cfg.MODEL.WEIGHTS:
+        log.info("MODEL.WEIGHTS is set: no pretrained start from MODEL.PRETRAINED %r", value)
+        return None
+    return value
 
 
 def amp_dtype(cfg: CfgNode, device: torch.device) -> torch.dtype | None:

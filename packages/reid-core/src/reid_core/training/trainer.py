@@ -34,7 +34,7 @@ from .guard import OutputLock, StopSignals, ignore_stop_signals, remove_stale_te
 from .objective import Objective
 from .run_log import RunLog
 from .schedule import build_scheduler, lr_factor
-from .setup import amp_dtype, build_optimizer, frozen_leaves, frozen_names, init_distributed
+from .setup import amp_dtype, build_optimizer, frozen_leaves, frozen_names, init_distributed, pretrained_start
 
 log = logging.getLogger("reid_core.train")
 
@@ -71,8 +71,13 @@ class Trainer:
 
         self.dataset = build_dataset(cfg.DATASET.NAME, cfg.DATASET.ROOT or None, **dict(cfg.DATASET.KWARGS))
         self.num_classes = self.dataset.num_train_pids
-        model = create_model(cfg.MODEL.NAME, num_classes=self.num_classes,
-                             camera_num=self.dataset.num_cameras, **dict(cfg.MODEL.KWARGS))
+        pretrained = pretrained_start(cfg, resuming=state is not None)
+        model = create_model(cfg.MODEL.NAME, num_classes=self.num_classes, camera_num=self.dataset.num_cameras,
+                             backbone_weights=pretrained, **dict(cfg.MODEL.KWARGS))
+        if model.backbone_report is not None:
+            self._log(model.backbone_report.describe())
+        elif state is None and not cfg.MODEL.WEIGHTS:
+            self._log(f"{cfg.MODEL.NAME}: no pretrained start (MODEL.PRETRAINED is empty), random init")
         if cfg.MODEL.WEIGHTS and state is None:
             report = load_weights(model, cfg.MODEL.WEIGHTS, strict=False, drop_classifier=True)
             self._log(report.describe())
