@@ -26,7 +26,7 @@ pytest.importorskip("reid_torchreid")
 ENDLESS = ["DATASET.KWARGS.num_ids", str(NUM_IDS), "INPUT.SIZE", "(32, 16)", "DATALOADER.SAMPLER", "random",
            "DATALOADER.P", "2", "DATALOADER.K", "2", "DATALOADER.NUM_WORKERS", "2", "SOLVER.WARMUP_ITERS", "0",
            "SOLVER.WARMUP_EPOCHS", "0", "SOLVER.FREEZE_EPOCHS", "0", "SOLVER.MAX_EPOCHS", "1000",
-           "TEST.EVAL_PERIOD", "0", "MODEL.DEVICE", "cpu", "LOG_PERIOD", "1"]
+           "TEST.EVAL_PERIOD", "0", "MODEL.DEVICE", "cpu", "MODEL.PRETRAINED", "none", "LOG_PERIOD", "1"]
 
 
 def start_training(root: Path, output: Path) -> subprocess.Popen:
