@@ -164,3 +164,15 @@ def test_visualization_pictures_are_published(site):
     for name in ("ranklist_000.png", "gradcam_000.png", "tsne.png"):
         assert f"assets/viz/{name}" in page
         assert (site / "assets" / "viz" / name).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_zoo_table_gets_a_filter_box_and_sortable_headers(site, tmp_path):
+    page = site / "zoo" / "index.html"
+    assert "javascripts/tables.js" in page.read_text()
+    dom = rendered_dom(page, tmp_path)
+    assert 'class="reid-table-filter"' in dom
+    tables = Tables("zoo-table")
+    tables.feed(dom)
+    assert len(tables.rows) == len(catalogued_files())  # all rows shown until something is typed
+    assert dom.count('aria-sort="none"') >= len(WEIGHTS_COLUMNS)

@@ -35,3 +35,27 @@ def test_demo_trains_scores_and_writes(tmp_path: Path, capsys: pytest.CaptureFix
     assert iterations and len(iterations) == len(set(iterations))
     if importlib.util.find_spec("matplotlib"):
         assert sorted(p.name for p in (out / "ranklists").iterdir()) == ["ranklist_000.png", "ranklist_001.png"]
+
+
+def test_demo_is_a_fixed_amount_of_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table must not depend on the machine: no clock in the stopping rule, and as many
+    processes (hence the same split of every batch) whatever the number of cores."""
+    import os
+
+    from reid_core.cli import build_parser
+    from reid_core.cli.demo import CPU_PROCESSES, DEFAULT_EPOCHS, _default_processes, demo_options
+    from reid_core.train import build_config
+
+    args = build_parser().parse_args(["demo"])
+    cfg = build_config(MODEL, "synthetic", None, opts=demo_options(args))
+    assert cfg.SOLVER.MAX_SECONDS == 0 and not cfg.SOLVER.SCHED_BY_TIME and cfg.SOLVER.MAX_ITERS == 0
+    assert cfg.SOLVER.MAX_EPOCHS == DEFAULT_EPOCHS
+    counts = set()
+    for cores in (1, 2, 64):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        monkeypatch.setattr(os, "cpu_count", lambda n=cores: n)
+        counts.add(_default_processes("cpu"))
+    assert counts == {CPU_PROCESSES}
+    # a limit is still there for whoever asks for it
+    limited = build_config(MODEL, "synthetic", None, opts=demo_options(build_parser().parse_args(["demo", "--time-limit", "60"])))
+    assert limited.SOLVER.MAX_SECONDS == 60

@@ -11,6 +11,7 @@ TOL = 1e-9
 
 
 def assert_matches_reference(result, dist, q_pids, g_pids, q_camids, g_camids, max_rank):
+    max_rank = min(max_rank, np.asarray(dist).shape[1])  # the CMC stops at the gallery size
     ref = market1501(np.asarray(dist), q_pids, g_pids, q_camids, g_camids, max_rank)
     assert result.num_valid == ref["num_valid"]
     assert result.num_queries == len(q_pids)
@@ -106,6 +107,7 @@ def test_max_rank_larger_than_gallery():
     dist, qp, gp, qc, gc = random_case(3, num_q=10, num_g=6)
     result = evaluate_distmat(dist, qp, gp, qc, gc, max_rank=50)
     assert_matches_reference(result, dist, qp, gp, qc, gc, 50)
+    assert len(result.cmc) == 6
     assert result.cmc[-1] == 1.0
 
 

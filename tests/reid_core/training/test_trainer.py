@@ -155,7 +155,8 @@ def test_two_gloo_processes_agree_and_finish(tiny_root, tmp_path):
 
 def test_freeze_selection_follows_fnmatch_patterns():
     from reid_core.training.config import default_config, merge_overrides
-    from reid_core.training.trainer import _frozen_leaves, frozen_names
+    from reid_core.training.setup import frozen_leaves as _frozen_leaves
+    from reid_core.training.setup import frozen_names
 
     net = torch.nn.Module()
     net.backbone = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(2))

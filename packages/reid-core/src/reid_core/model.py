@@ -9,6 +9,7 @@ upstream names so that published checkpoints load with ``strict=True``.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,10 @@ from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: A float batch whose largest value exceeds this is taken for 0-255 pixels (flip and colour jitter
+#: keep [0, 1] images well below it).
+PIXEL_RANGE_WARNING = 1.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +69,8 @@ class ReIDModel(nn.Module):
 
     unused_checkpoint_keys: tuple[str, ...] = ()
     classifier_keys: tuple[str, ...] = ()
+    #: set once the 0-255 warning was given, so that a loop of batches warns once
+    _warned_pixel_range: bool = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,13 +112,16 @@ class ReIDModel(nn.Module):
     def forward(self, images: torch.Tensor, camids: torch.Tensor | None = MISSING) -> Any:
         """Features ``[B, D]`` in eval mode; in train mode what the family's losses need.
 
+        ``images`` are floats in [0, 1] of the model's dtype; ``uint8`` images (0-255) are accepted
+        and scaled to [0, 1]. A float batch above :data:`PIXEL_RANGE_WARNING` (0-255 pixels, as
+        fast-reid's own models take) gets one warning per model.
+
         ``camids`` are zero-based camera indices, one per image. Camera-aware models require
         them: leaving them out raises, while an explicit ``camids=None`` asks the model to run
         without side information (see the family's docs for what that means). Other models
         ignore them.
         """
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"{self._name_or_type()}: expected images [B, 3, H, W], got {tuple(images.shape)}")
+        images = self._check_images(images)
         camera_aware = self.meta is not None and self.meta.camera_aware
         if camids is MISSING:
             if camera_aware:
@@ -128,6 +138,36 @@ class ReIDModel(nn.Module):
                 )
         return self.forward_features(self.normalize(images), camids if camera_aware else None)
 
+    def _check_images(self, images: Any) -> torch.Tensor:
+        """``images`` as the float batch the network takes, or an error that says what to pass."""
+        who = self._name_or_type()
+        if not isinstance(images, torch.Tensor):
+            kind = f"{type(images).__module__}.{type(images).__name__}"
+            hint = (" (numpy HWC images: torch.from_numpy(array).permute(0, 3, 1, 2).float() / 255)"
+                    if type(images).__module__ == "numpy" else "")
+            raise TypeError(f"{who}: expected images as a torch.Tensor [B, 3, H, W] of floats in [0, 1], "
+                            f"got {kind}{hint}")
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"{who}: expected images [B, 3, H, W], got {tuple(images.shape)}")
+        if images.dtype == torch.uint8:
+            weight = next((p for p in self.parameters() if p.is_floating_point()), None)
+            dtype = weight.dtype if weight is not None else torch.float32
+            return images.to(dtype).div_(255)
+        if not images.is_floating_point():
+            raise TypeError(f"{who}: images are {images.dtype}; pass floats in [0, 1] or uint8 in 0-255 "
+                            "(e.g. images.float() / 255)")
+        weight = next((p for p in self.parameters() if p.is_floating_point()), None)
+        if weight is not None and images.dtype == torch.float64 and weight.dtype != torch.float64:
+            raise TypeError(f"{who}: images are float64 but the model's weights are {weight.dtype}: pass "
+                            f"images.to({weight.dtype}) (or convert the model with model.double())")
+        if not self._warned_pixel_range and not _tracing():
+            if images.numel() and float(images.detach().amax()) > PIXEL_RANGE_WARNING:
+                self._warned_pixel_range = True
+                warnings.warn(f"{who}: images go up to {float(images.detach().amax()):.4g}, but the model "
+                              "takes floats in [0, 1]; 0-255 pixels give meaningless features: divide "
+                              "them by 255 (or pass uint8)", stacklevel=3)
+        return images
+
     def forward_features(self, x: torch.Tensor, camids: torch.Tensor | None) -> Any:
         """Run the network on normalized images. Implemented by each family."""
         raise NotImplementedError
@@ -139,3 +179,10 @@ class ReIDModel(nn.Module):
 
     def _name_or_type(self) -> str:
         return self.meta.name if self.meta is not None else type(self).__name__
+
+
+def _tracing() -> bool:
+    """Whether the forward is being traced or compiled, where reading a value back is not allowed."""
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+    return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+                or torch.compiler.is_compiling() or exporting())

@@ -309,6 +309,9 @@ def create_model(
         **kwargs: family-specific options, documented on the family's page.
     """
     fam, entry = REGISTRY.lookup(name)
+    if isinstance(num_classes, bool) or not hasattr(num_classes, "__index__") or num_classes.__index__() < 1:
+        raise ValueError(f"create_model({name!r}): num_classes must be a positive integer (the training "
+                         f"identities, e.g. 751 for Market-1501), got {num_classes!r}")
     # a family without a BackboneSpec hook loads its own starts (e.g. PASS's LUPerson trunks):
     # the builder takes backbone_weights itself
     own_loader = backbone_weights is not None and fam.backbone_spec is None

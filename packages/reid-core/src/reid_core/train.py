@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import types
 from collections.abc import Sequence
@@ -72,8 +73,9 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default="", help="dataset folder or its parent")
     p.add_argument("--config", help="a YAML file of config overrides")
     p.add_argument("--output", help="output folder (OUTPUT_DIR)")
-    p.add_argument("--resume", nargs="?", const=True, default=None,
-                   help="continue from OUTPUT_DIR/checkpoints/last.pth, or from the given checkpoint")
+    p.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+                   help="continue from OUTPUT_DIR/checkpoints/last.pth, or from the given checkpoint "
+                        "(a KEY VALUE pair after a bare --resume stays a config override)")
     p.add_argument("--print-config", action="store_true", help="print the merged config and exit")
     p.add_argument("--no-pretrained", action="store_true",
                    help="start from random weights (MODEL.PRETRAINED none) instead of the recipe's ImageNet start")
@@ -93,7 +95,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     options = argparse.ArgumentParser(add_help=False)
     _add_options(options)
     defaults = options.parse_args([])
-    later, opts = options.parse_known_args(args.opts)
+    tokens, bare_resume = _bare_resume(list(args.opts))
+    later, opts = options.parse_known_args(tokens)
+    if bare_resume:
+        later.resume = True
     for key, value in vars(later).items():
         if value != getattr(defaults, key):
             setattr(args, key, value)
@@ -109,6 +114,20 @@ def run_from_args(args: argparse.Namespace) -> int:
     if metrics and int(os.environ.get("RANK", "0")) == 0:
         print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0
+
+
+def _is_config_key(token: str) -> bool:
+    """``SOLVER.MAX_EPOCHS`` and the like, unless a file of that name exists."""
+    return bool(re.fullmatch(r"[A-Z][A-Z0-9_]*(\.[A-Za-z0-9_]+)+", token)) and not os.path.exists(token)
+
+
+def _bare_resume(tokens: list[str]) -> tuple[list[str], bool]:
+    """``tokens`` without a ``--resume`` whose next token is a config key, which argparse's
+    ``nargs="?"`` would take for the checkpoint; and whether there was one."""
+    for i, token in enumerate(tokens):
+        if token == "--resume" and i + 1 < len(tokens) and _is_config_key(tokens[i + 1]):
+            return tokens[:i] + tokens[i + 1 :], True
+    return tokens, False
 
 
 def main(argv: list[str] | None = None) -> int:

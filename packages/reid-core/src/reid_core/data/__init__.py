@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
-from .base import Record, ReIDDataset
+from .base import Record, ReIDDataset, SkippedImagesWarning
 from .cuhk03 import cuhk03np
 from .dukemtmcreid import dukemtmcreid
 from .folder import image_folder, image_records
@@ -92,6 +92,7 @@ __all__ = [
     "PKSampler",
     "ReIDDataset",
     "Record",
+    "SkippedImagesWarning",
     "build_dataset",
     "build_transforms",
     "cuhk03np",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -33,6 +34,11 @@ DISTRACTOR_PID = 0
 SPLITS = ("train", "query", "gallery")
 
 _SHOW = 12  # folder entries listed in an error
+_SHOW_SKIPPED = 5  # skipped entries named in a warning
+
+
+class SkippedImagesWarning(UserWarning):
+    """Images or folders of a dataset that could not be listed or read, and were left out."""
 
 
 class Record(NamedTuple):
@@ -173,9 +179,49 @@ def require_dirs(folder: Path, names: Iterable[str], what: str) -> dict[str, Pat
 
 
 def image_files(folder: Path, *, recursive: bool = False) -> list[Path]:
-    """Image files of ``folder``, sorted by name (other files, e.g. ``Thumbs.db``, are skipped)."""
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    """Image files of ``folder``, sorted by name (other files, e.g. ``Thumbs.db``, are skipped).
+
+    What cannot be listed or read is not dropped silently: sub-folders that cannot be opened and
+    image names that are links to nothing are counted in one :class:`SkippedImagesWarning` that
+    names the first of them. A ``folder`` that cannot be opened at all raises.
+    """
+    files: list[Path] = []
+    skipped: list[str] = []
+
+    def unreadable(e: OSError) -> None:
+        if Path(e.filename) == folder:
+            raise DatasetError(f"cannot list {folder}: {e.strerror or e}") from e
+        skipped.append(f"{e.filename} (folder not readable: {e.strerror or e})")
+
+    if recursive:
+        walk = os.walk(folder, onerror=unreadable)
+    else:
+        try:
+            names = [e.name for e in os.scandir(folder)]
+        except OSError as e:
+            raise DatasetError(f"cannot list {folder}: {e.strerror or e}") from e
+        walk = iter([(str(folder), [], names)])
+    for parent, _, names in walk:
+        for name in names:
+            if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+                continue
+            p = Path(parent, name)
+            if p.is_file():
+                files.append(p)
+            elif p.is_symlink() and not p.exists():
+                skipped.append(f"{p} (link to {os.readlink(p)}, which does not exist)")
+    warn_skipped(folder, skipped, stacklevel=3)
+    return sorted(files)
+
+
+def warn_skipped(folder: Path, entries: Sequence[str], *, stacklevel: int = 2) -> None:
+    """One :class:`SkippedImagesWarning` for the ``entries`` (descriptions) skipped under ``folder``."""
+    if not entries:
+        return
+    shown = "; ".join(entries[:_SHOW_SKIPPED])
+    more = f"; and {len(entries) - _SHOW_SKIPPED} more" if len(entries) > _SHOW_SKIPPED else ""
+    warnings.warn(f"{len(entries)} entries under {folder} were skipped: {shown}{more}", SkippedImagesWarning,
+                  stacklevel=stacklevel + 1)
 
 
 def parse_market_style(

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 
 from ..errors import DatasetError
-from .base import Record, ReIDDataset, find_dir, finish, image_files, listing
+from .base import Record, ReIDDataset, find_dir, finish, image_files, listing, warn_skipped
 
 DEFAULT_CAMERA_PATTERN = r"c(\d+)"
 
@@ -113,8 +113,15 @@ def image_folder(
                 f"({d}/<identity>/<image>)"
             )
         items = []
+        unreadable = []
         for ident in sorted(p for p in d.iterdir() if p.is_dir()):
-            items.extend((f, ident.name, camera_of(f)) for f in image_files(ident, recursive=True))
+            try:
+                files = image_files(ident, recursive=True)
+            except DatasetError as e:  # an identity folder that cannot be listed: left out, and said
+                unreadable.append(f"{ident} ({e})")
+                continue
+            items.extend((f, ident.name, camera_of(f)) for f in files)
+        warn_skipped(d, unreadable)
         if not items:
             raise DatasetError(f"folder dataset: the {split} split {d} has no images in identity folders ({listing(d)})")
         raw[split] = items

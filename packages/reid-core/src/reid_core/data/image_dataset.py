@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image, read_file
@@ -30,13 +32,37 @@ def read_bytes(path: str | os.PathLike) -> torch.Tensor:
 
 
 def decode(data: torch.Tensor, path: str | os.PathLike) -> torch.Tensor:
-    """Decode encoded image bytes to uint8 ``[3, H, W]`` RGB; a bad file raises an error naming it."""
+    """Decode encoded image bytes to uint8 ``[3, H, W]`` RGB; a bad file raises an error naming it.
+
+    JPEG, PNG (8 or 16 bits per channel; 16-bit values are rounded to 8 bits), WebP and GIF are
+    decoded by torchvision; BMP, which torchvision does not read, by Pillow.
+    """
+    if bytes(data[:2].tolist()) == b"BM":
+        return _decode_with_pillow(data, path)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_DEPRECATION, category=DeprecationWarning)
-            return decode_image(data, mode=ImageReadMode.RGB)
+            image = decode_image(data, mode=ImageReadMode.RGB)
     except (RuntimeError, ValueError) as e:
         raise DatasetError(f"cannot decode image {path}: {e}") from e
+    if image.dtype == torch.uint16:  # 16-bit PNG: every transform and model takes 8 bits
+        image = (image.to(torch.int32) * 255 + 32767).div(65535, rounding_mode="floor").to(torch.uint8)
+    if image.dtype != torch.uint8:
+        raise DatasetError(f"cannot decode image {path}: {image.dtype} pixels are not supported; "
+                           "convert it to 8-bit RGB")
+    return image
+
+
+def _decode_with_pillow(data: torch.Tensor, path: str | os.PathLike) -> torch.Tensor:
+    """What torchvision does not decode (BMP) as uint8 ``[3, H, W]`` RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data.numpy().tobytes())) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DatasetError(f"cannot decode image {path}: {e}") from e
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1).contiguous()
 
 
 def read_image(path: str | os.PathLike) -> torch.Tensor:

@@ -39,6 +39,11 @@ def as_features(x: Any, name: str) -> torch.Tensor:
 
 def as_labels(x: Any, name: str, n: int, n_name: str, device: torch.device) -> torch.Tensor:
     """Integer labels (pids or camids) ``[n]`` as int64 on ``device``."""
+    if x is None:
+        hint = ("the protocol drops gallery entries with the query's pid and camera; to keep every "
+                "entry, e.g. when the cameras are unknown, pass q_camids=numpy.zeros(Q) and "
+                "g_camids=numpy.ones(G)") if "camid" in name else "one integer identity per image"
+        raise EvaluationError(f"{name} is None: pass {n} integer labels, one per row of {n_name} ({hint})")
     t = as_tensor(x, name)
     if t.ndim != 1:
         t = t.reshape(-1) if t.numel() == n else t

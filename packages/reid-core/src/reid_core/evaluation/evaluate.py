@@ -10,7 +10,7 @@ import torch
 
 from ._inputs import as_labels, as_tensor, check_metric, check_sizes
 from ._memory import default_budget, rows_per_chunk
-from .distance import GalleryDistance, common_features
+from .distance import GalleryDistance, common_features, common_scale
 from .errors import EvaluationError
 from .query_expansion import aqe as average_query_expansion
 from .ranking import RankAccumulator
@@ -40,8 +40,8 @@ def evaluate_features(q_feats: Any, g_feats: Any, q_pids: Any, g_pids: Any, q_ca
             (pids -1 and 0) are ordinary non-matches of every query.
         q_camids, g_camids: camera ids ``[Q]``, ``[G]``.
         metric: ``"cosine"`` (``1 - cos``) or ``"euclidean"`` (**squared** euclidean, as torchreid's).
-        max_rank: length of the CMC curve. It is not shortened for small galleries: ranks beyond a
-            query's list repeat its last value.
+        max_rank: length of the CMC curve, capped at the gallery size (no query has a list longer
+            than the gallery, so later ranks would only repeat the last value).
         rerank: apply k-reciprocal re-ranking (:func:`~reid_core.evaluation.reranking`) with
             ``rerank_k1``, ``rerank_k2``, ``rerank_lambda``.
         aqe: apply average query expansion (:func:`~reid_core.evaluation.aqe`) first, with
@@ -65,6 +65,8 @@ def evaluate_features(q_feats: Any, g_feats: Any, q_pids: Any, g_pids: Any, q_ca
     max_rank = _check_max_rank(max_rank)
     q, g = common_features(q_feats, g_feats)
     check_sizes(len(q), len(g), "q_feats", "g_feats")
+    if metric == "euclidean":  # ranks only depend on the order of the distances, which this keeps
+        q, g, _ = common_scale(q, g)
     device = q.device
     labels = _labels(q_pids, g_pids, q_camids, g_camids, len(q), len(g), "q_feats", "g_feats", device)
     budget = memory_budget or default_budget(device)
@@ -78,7 +80,7 @@ def evaluate_features(q_feats: Any, g_feats: Any, q_pids: Any, g_pids: Any, q_ca
 
         def chunks() -> Iterator[tuple[int, torch.Tensor]]:
             for r0 in range(0, len(q), rows):
-                yield r0, source.query_rows(r0, min(r0 + rows, len(q)))
+                yield r0, _finite(source.query_rows(r0, min(r0 + rows, len(q))), r0)
     else:
         dist = GalleryDistance(g, metric)
         rows = dense_rows(len(g), g.element_size(), roc, budget, chunk_size)
@@ -88,7 +90,7 @@ def evaluate_features(q_feats: Any, g_feats: Any, q_pids: Any, g_pids: Any, q_ca
             buffer = torch.empty(min(rows, len(q)), len(g), dtype=g.dtype, device=device)
             for r0 in range(0, len(q), rows):
                 block = q[r0 : r0 + rows]
-                yield r0, dist.rows(dist.prepare_queries(block), out=buffer[: len(block)])
+                yield r0, _finite(dist.rows(dist.prepare_queries(block), out=buffer[: len(block)]), r0)
 
     return _score(chunks, *labels, max_rank=max_rank, per_query=return_per_query, roc=roc,
                   roc_convention=roc_convention, budget=budget)
@@ -169,6 +171,17 @@ def _distmat_chunks(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any, g_cam
     return chunks, labels, budget
 
 
+def _finite(d: torch.Tensor, r0: int) -> torch.Tensor:
+    """``d``, the distances of query rows ``r0 :`` computed here, refused when any is NaN or infinite:
+    a NaN compares false with everything and would rank as a perfect match."""
+    # a sum is the cheapest full read; only when it is not finite are the rows looked at
+    if not bool(torch.isfinite(d.sum())) and not bool(torch.isfinite(d).all()):
+        bad = r0 + int((~torch.isfinite(d)).any(1).nonzero()[0])
+        raise EvaluationError(f"the distances computed from the features are not finite (first in query row "
+                              f"{bad}, {d.dtype}): they cannot be ranked; check the features' values")
+    return d
+
+
 def _finish_roc(acc: RocAccumulator, chunks: Chunks) -> ROCResult:
     if acc.needs_second_pass:
         acc.start_second_pass()
@@ -206,7 +219,8 @@ def _score(chunks: Chunks, q_pids: torch.Tensor, g_pids: torch.Tensor, q_camids:
            g_camids: torch.Tensor, *, max_rank: int, per_query: bool, roc: bool | Sequence[float],
            roc_convention: str, budget: int) -> EvalResult:
     """Run the rank metrics (and the ROC) over all chunks."""
-    ranks = RankAccumulator(q_pids, g_pids, q_camids, g_camids, max_rank, per_query)
+    # capped before anything of max_rank's size is allocated: max_rank=10**9 must not ask for gigabytes
+    ranks = RankAccumulator(q_pids, g_pids, q_camids, g_camids, min(max_rank, len(g_pids)), per_query)
     roc_acc = None
     if roc is not False:
         fprs = DEFAULT_FPRS if roc is True else tuple(roc)
@@ -221,4 +235,4 @@ def _score(chunks: Chunks, q_pids: torch.Tensor, g_pids: torch.Tensor, q_camids:
     if scores["num_valid"] == 0:
         raise EvaluationError(f"none of the {len(q_pids)} queries has a true match in the gallery "
                               "(same pid, other camera): check the pids and camids")
-    return EvalResult(**scores, roc=roc_result.tpr if roc_result is not None else None)
+    return EvalResult(**scores, roc=roc_result.tpr if roc_result is not None else None, max_rank=max_rank)

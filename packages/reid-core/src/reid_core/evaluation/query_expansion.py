@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ._memory import default_budget, rows_per_chunk
-from .distance import common_features
+from .distance import common_features, unit_rows
 
 
 def aqe(q_feats: Any, g_feats: Any, qe_times: int = 1, qe_k: int = 5, alpha: float = 3.0, *,
@@ -42,7 +41,7 @@ def aqe(q_feats: Any, g_feats: Any, qe_times: int = 1, qe_k: int = 5, alpha: flo
     budget = memory_budget or default_budget(feats.device)
     rows = rows_per_chunk(len(feats), 2 * feats.element_size(), budget)
     for _ in range(int(qe_times)):
-        unit = F.normalize(feats, dim=1)
+        unit = unit_rows(feats)
         expanded = torch.empty_like(feats)
         for r0 in range(0, len(feats), rows):
             sims, idx = torch.mm(unit[r0 : r0 + rows], unit.t()).topk(k, dim=1)

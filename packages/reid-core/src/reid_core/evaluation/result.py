@@ -15,7 +15,7 @@ class EvalResult:
     """
 
     cmc: np.ndarray
-    """float64 ``[max_rank]``: ``cmc[k]`` is the fraction of valid queries with a true match in the top ``k + 1``."""
+    """float64 ``[min(max_rank, gallery size)]``: ``cmc[k]`` is the fraction of valid queries with a true match in the top ``k + 1``."""
     mAP: float
     """Mean over valid queries of the average precision."""
     mINP: float
@@ -32,18 +32,24 @@ class EvalResult:
     """TPR at each requested FPR, when asked for."""
     extra: dict[str, float] = field(default_factory=dict)
     """Anything else worth reporting, e.g. timings."""
+    max_rank: int | None = None
+    """The CMC length asked for (``cmc`` stops earlier when the gallery is smaller); default ``len(cmc)``."""
 
     def rank(self, k: int) -> float:
-        """CMC at rank ``k`` (1-based): the fraction of valid queries with a match in the top ``k``."""
-        if not 1 <= k <= len(self.cmc):
-            raise ValueError(f"rank k={k} is outside 1..max_rank={len(self.cmc)}")
-        return float(self.cmc[k - 1])
+        """CMC at rank ``k`` (1-based): the fraction of valid queries with a match in the top ``k``.
+
+        Ranks past the gallery size (up to ``max_rank``) are the last value: every list has ended.
+        """
+        top = max(self.max_rank or 0, len(self.cmc))
+        if not 1 <= k <= top:
+            raise ValueError(f"rank k={k} is outside 1..max_rank={top}")
+        return float(self.cmc[min(k, len(self.cmc)) - 1])
 
     def as_dict(self) -> dict[str, float]:
         """Flat scores: ``mAP``, ``mINP``, ``Rank-1/5/10`` (those within max_rank), counts and ROC."""
         out: dict[str, float] = {"mAP": self.mAP, "mINP": self.mINP}
         for k in (1, 5, 10):
-            if k <= len(self.cmc):
+            if k <= max(self.max_rank or 0, len(self.cmc)):
                 out[f"Rank-{k}"] = self.rank(k)
         out["num_valid"] = self.num_valid
         out["num_queries"] = self.num_queries

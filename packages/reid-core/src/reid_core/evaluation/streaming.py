@@ -75,7 +75,7 @@ def evaluate_streaming(q_feats: Any, q_pids: Any, q_camids: Any, gallery: BlockS
         gallery: ``.npz`` feature files (see :func:`npz_blocks`), or a callable that returns a fresh
             iterable of ``(feats, pids, camids)`` blocks each time it is called (it is called twice).
         metric: ``"cosine"`` or ``"euclidean"`` (squared), as in :func:`evaluate_features`.
-        max_rank: length of the CMC curve.
+        max_rank: length of the CMC curve, capped at the gallery size.
 
     Returns:
         The same scores :func:`~reid_core.evaluation.evaluate_features` gives on the concatenated
@@ -225,8 +225,12 @@ def _scores(matches: _Matches, counts: torch.Tensor, ties: torch.Tensor, num_q: 
     last = position.gather(1, (n - 1).clamp(min=0)[:, None]).squeeze(1)
     inp = n.double() / (last + 1)
     first = position[:, 0]
-    cmc = torch.stack([(first[valid] < r).double().mean() for r in range(1, max_rank + 1)]).numpy()
+    # capped at the gallery size, as evaluate_features does: later ranks only repeat the last value
+    top = min(max_rank, gallery_size)
+    hits = torch.bincount(first[valid].long().clamp(max=top), minlength=top + 1)[:top]
+    cmc = (hits.cumsum(0).double() / int(valid.sum())).numpy()
     return EvalResult(
+        max_rank=max_rank,
         cmc=cmc,
         mAP=float(ap[valid].mean()),
         mINP=float(inp[valid].mean()),

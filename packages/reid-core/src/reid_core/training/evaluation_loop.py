@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader
 
 from ..data import ImageDataset, ReIDDataset, eval_transforms
 from ..evaluation import evaluate_features
+from .guard import ignore_stop_signals
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -32,11 +34,12 @@ def evaluate_split(trainer: Trainer, dataset: ReIDDataset) -> dict[str, float]:
     records = list(dataset.query) + list(dataset.gallery)
     mine = records[trainer.rank :: trainer.world]  # interleaved shares: every rank gets the same load
     model = trainer.net  # the bare model: no DDP wrapper, no compiled graph
-    feats = extract_features(
-        model, ImageDataset(mine, eval_transforms(tuple(cfg.INPUT.SIZE))), batch_size=cfg.TEST.BATCH_SIZE,
-        device=trainer.device, flip=cfg.TEST.FLIP, num_workers=cfg.DATALOADER.NUM_WORKERS,
-        progress=trainer.progress, desc="evaluate",
-    ).feats
+    # the training's own loader rules: workers leave a stop signal to the main process
+    loader = DataLoader(ImageDataset(mine, eval_transforms(tuple(cfg.INPUT.SIZE))), batch_size=cfg.TEST.BATCH_SIZE,
+                        shuffle=False, num_workers=cfg.DATALOADER.NUM_WORKERS, worker_init_fn=ignore_stop_signals,
+                        pin_memory=trainer.device.type == "cuda")
+    feats = extract_features(model, loader, device=trainer.device, flip=cfg.TEST.FLIP,
+                             progress=trainer.progress, desc="evaluate").feats
     shares = _gather(np.asarray(feats.float().cpu()), trainer.world)
     full = np.empty((len(records), shares[0].shape[1]), dtype=np.float32)
     for rank, share in enumerate(shares):

@@ -1,15 +1,17 @@
-"""The training loop: one process or many (PyTorch DDP through ``torchrun``), AMP, exact resume."""
+"""The training loop: one process or many (PyTorch DDP through ``torchrun``), AMP, exact resume.
+
+What surrounds the loop lives beside it: :mod:`~reid_core.training.setup` builds the pieces from
+the config, :mod:`~reid_core.training.guard` holds the output folder and the stop signals,
+:mod:`~reid_core.training.run_log` writes the logs, :mod:`~reid_core.training.checkpoint` the
+checkpoints."""
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import json
 import logging
 import math
 import os
 import random
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -28,132 +30,13 @@ from ..checkpoint import load_weights
 from ..data import ImageDataset, PKSampler, build_dataset, train_transforms
 from ..registry import create_model
 from .checkpoint import CheckpointManager, rng_state, set_rng_state
+from .guard import OutputLock, StopSignals, ignore_stop_signals, remove_stale_temporaries, signals_held
 from .objective import Objective
+from .run_log import RunLog
 from .schedule import build_scheduler, lr_factor
+from .setup import amp_dtype, build_optimizer, frozen_leaves, frozen_names, init_distributed, pretrained_start
 
 log = logging.getLogger("reid_core.train")
-
-
-# -- distributed -------------------------------------------------------------------------------
-
-
-def _init_distributed(want: str = "") -> tuple[int, int, torch.device]:
-    """Join the process group that ``torchrun`` describes in the environment, if any.
-
-    ``want`` is ``MODEL.DEVICE``: ``""`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if want not in ("", "cpu", "cuda"):
-        raise ValueError(f"MODEL.DEVICE must be '', 'cpu' or 'cuda', got {want!r}")
-    if want == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("MODEL.DEVICE is 'cuda' but no CUDA device is available")
-    if want != "cpu" and torch.cuda.is_available():
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    return rank, world, device
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
-# -- pieces built from the config ---------------------------------------------------------------
-
-
-def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
-    """Adam / AMSGrad / AdamW / SGD over every parameter of ``model``.
-
-    Biases learn at ``BIAS_LR_FACTOR`` times the rate with ``WEIGHT_DECAY_BIAS``; the scales of
-    normalization layers decay with ``WEIGHT_DECAY_NORM``; the rest with ``WEIGHT_DECAY``. Frozen
-    (``requires_grad=False``) parameters, such as a BNNeck's shift, are left out.
-    """
-    s = cfg.SOLVER
-    norm_types = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
-    norm_params = {id(p) for m in model.modules() if isinstance(m, norm_types) for p in m.parameters(recurse=False)}
-    decay, norms, biases = [], [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        if name.endswith(".bias"):
-            biases.append(p)
-        elif id(p) in norm_params:
-            norms.append(p)
-        else:
-            decay.append(p)
-    groups = [
-        {"params": decay, "weight_decay": s.WEIGHT_DECAY},
-        {"params": norms, "weight_decay": s.WEIGHT_DECAY_NORM},
-        {"params": biases, "weight_decay": s.WEIGHT_DECAY_BIAS, "lr": s.BASE_LR * s.BIAS_LR_FACTOR},
-    ]
-    groups = [g for g in groups if g["params"]]
-    if s.OPTIM == "SGD":
-        return torch.optim.SGD(groups, lr=s.BASE_LR, momentum=s.MOMENTUM, nesterov=s.NESTEROV)
-    if s.OPTIM in ("Adam", "AMSGrad"):
-        return torch.optim.Adam(groups, lr=s.BASE_LR, amsgrad=s.OPTIM == "AMSGrad")
-    if s.OPTIM == "AdamW":
-        return torch.optim.AdamW(groups, lr=s.BASE_LR)
-    raise ValueError(f"SOLVER.OPTIM must be Adam, AMSGrad, AdamW or SGD, got {s.OPTIM!r}")
-
-
-def frozen_names(cfg: CfgNode, model: nn.Module) -> set[str]:
-    """Parameter names that the freeze period (``SOLVER.FREEZE_*``) keeps from learning."""
-    s = cfg.SOLVER
-    freeze, keep = tuple(s.FREEZE_LAYERS), tuple(s.OPEN_LAYERS)
-    return {
-        name for name, _ in model.named_parameters()
-        if any(fnmatch.fnmatchcase(name, p) for p in freeze) and not any(fnmatch.fnmatchcase(name, p) for p in keep)
-    }
-
-
-def _frozen_leaves(model: nn.Module, frozen: set[str]) -> list[nn.Module]:
-    """The leaf modules (norms, dropouts, ...) to run in eval mode while ``frozen`` parameters are frozen.
-
-    A module is frozen when it has parameters and all of them are frozen; a leaf without
-    parameters (dropout, a parameter-free norm) follows its parent.
-    """
-    if not frozen:
-        return []
-    state: dict[str, bool] = {}
-    for name, module in model.named_modules():
-        names = [f"{name}.{p}" if name else p for p, _ in module.named_parameters()]
-        state[name] = bool(names) and all(n in frozen for n in names)
-    leaves = []
-    for name, module in model.named_modules():
-        if not name or any(True for _ in module.children()):
-            continue
-        has_params = any(True for _ in module.parameters(recurse=False))
-        parent = name.rsplit(".", 1)[0] if "." in name else ""
-        if state[name] if has_params else state.get(parent, False):
-            leaves.append(module)
-    return leaves
-
-
-def _pretrained_start(cfg: CfgNode, resuming: bool) -> str | None:
-    """``backbone_weights=`` for the model: ``MODEL.PRETRAINED`` unless it is off or other weights win."""
-    value = str(cfg.MODEL.PRETRAINED or "").strip()
-    if not value or value.lower() == "none" or resuming:
-        return None
-    if cfg.MODEL.WEIGHTS:
-        log.info("MODEL.WEIGHTS is set: no pretrained start from MODEL.PRETRAINED %r", value)
-        return None
-    return value
-
-
-def _amp_dtype(cfg: CfgNode, device: torch.device) -> torch.dtype | None:
-    choice = str(cfg.SOLVER.AMP).lower()
-    if device.type != "cuda" or choice in ("off", "false", "none", ""):
-        return None
-    if choice == "fp16":
-        return torch.float16
-    if choice == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
 
 
 # -- the trainer --------------------------------------------------------------------------------
@@ -167,7 +50,7 @@ class Trainer:
     """
 
     def __init__(self, cfg: CfgNode, *, resume: str | os.PathLike | bool | None = None, progress: bool = True) -> None:
-        self.rank, self.world, self.device = _init_distributed(cfg.MODEL.DEVICE)
+        self.rank, self.world, self.device = init_distributed(cfg.MODEL.DEVICE)
         self.is_main = self.rank == 0
         self.progress = progress and self.is_main
         out = Path(cfg.OUTPUT_DIR)
@@ -188,7 +71,7 @@ class Trainer:
 
         self.dataset = build_dataset(cfg.DATASET.NAME, cfg.DATASET.ROOT or None, **dict(cfg.DATASET.KWARGS))
         self.num_classes = self.dataset.num_train_pids
-        pretrained = _pretrained_start(cfg, resuming=state is not None)
+        pretrained = pretrained_start(cfg, resuming=state is not None)
         model = create_model(cfg.MODEL.NAME, num_classes=self.num_classes, camera_num=self.dataset.num_cameras,
                              backbone_weights=pretrained, **dict(cfg.MODEL.KWARGS))
         if model.backbone_report is not None:
@@ -216,7 +99,7 @@ class Trainer:
         self.freeze_iters = max(s.FREEZE_ITERS, s.FREEZE_EPOCHS * per_epoch)
         self._frozen = frozen_names(cfg, model) if self.freeze_iters else set()
         self._frozen_params = [p for n, p in model.named_parameters() if n in self._frozen]
-        self._frozen_leaves = _frozen_leaves(model, self._frozen)
+        self._frozen_leaves = frozen_leaves(model, self._frozen)
         schedule = {"sched": s.SCHED, "warmup_iters": warmup, "warmup_factor": s.WARMUP_FACTOR, "steps": tuple(s.STEPS),
                     "gamma": s.GAMMA, "max_epochs": s.MAX_EPOCHS, "delay_epochs": s.DELAY_EPOCHS,
                     "eta_min_ratio": s.ETA_MIN_RATIO}
@@ -227,7 +110,7 @@ class Trainer:
             self.scheduler = LambdaLR(self.optimizer, lambda it: lr_factor(self._timed_position(it), per_epoch, **schedule))
         else:
             self.scheduler = build_scheduler(self.optimizer, per_epoch, **schedule)
-        self.amp_dtype = _amp_dtype(cfg, self.device)
+        self.amp_dtype = amp_dtype(cfg, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.net = model  # the bare model: state dicts, evaluation, regularizers
         if self.world > 1:
@@ -244,7 +127,7 @@ class Trainer:
         self._resume_rng = None
         if state is not None:
             self._restore(state)
-        self._stop_signal: int | None = None
+        self._signals = StopSignals()
 
     # -- setup helpers
     def _seed(self, seed: int) -> None:
@@ -272,7 +155,7 @@ class Trainer:
         loader = DataLoader(
             data, batch_size=batch, sampler=sampler, num_workers=c.DATALOADER.NUM_WORKERS,
             drop_last=True, pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
+            persistent_workers=False, worker_init_fn=ignore_stop_signals,
         )
         if len(loader) == 0:
             raise ValueError(f"the training split ({len(data)} images) does not fill one batch of {batch} images")
@@ -385,8 +268,9 @@ class Trainer:
             elapsed = float(t.item())
         self._elapsed = elapsed
 
-    def _handle_signal(self, signum: int, _frame: Any) -> None:
-        self._stop_signal = signum
+    @property
+    def _stop_signal(self) -> int | None:
+        return self._signals.received
 
     def _should_stop(self) -> bool:
         c = self.cfg
@@ -405,24 +289,20 @@ class Trainer:
     def run(self) -> dict[str, float]:
         """Train to ``SOLVER.MAX_EPOCHS`` (or ``MAX_ITERS``, or a signal); returns the last metrics."""
         c = self.cfg
-        handlers = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(ValueError):  # not the main thread
-                handlers[sig] = signal.signal(sig, self._handle_signal)
-        writer = self._tensorboard()
-        self._started = time.monotonic()
-        try:
+        with contextlib.ExitStack() as stack:
+            if self.is_main:  # the other ranks write nothing into the folder
+                stack.enter_context(OutputLock(c.OUTPUT_DIR))
+                remove_stale_temporaries(self.ckpt.folder)
+            stack.enter_context(self._signals)
+            writer = RunLog(c.OUTPUT_DIR, is_main=self.is_main, rank=self.rank, tensorboard=c.TENSORBOARD)
+            stack.callback(writer.close)
+            self._started = time.monotonic()
             while self.epoch < c.SOLVER.MAX_EPOCHS:
                 if self._run_epoch(writer):
                     break
-        finally:
-            for sig, h in handlers.items():
-                signal.signal(sig, h)
-            if writer is not None:
-                writer.close()
         return self.metrics
 
-    def _run_epoch(self, writer: Any) -> bool:
+    def _run_epoch(self, writer: RunLog) -> bool:
         """One epoch (or the rest of an interrupted one). True when training must stop now."""
         c = self.cfg
         self.sampler.set_epoch(self.epoch)
@@ -432,7 +312,8 @@ class Trainer:
             set_rng_state(epoch_rng)
         else:
             epoch_rng, now_rng = rng_state(), None
-        batches = iter(self.loader)  # worker seeds come from the epoch's RNG state
+        with signals_held():  # the workers start here, and must not die of a stop signal
+            batches = iter(self.loader)  # worker seeds come from the epoch's RNG state
         if self.iter_in_epoch:
             # An interrupted epoch: replay the batches already learnt (the same augmentations, in
             # the loader's workers or here), then take up the RNG where the interrupted step left it.
@@ -451,11 +332,11 @@ class Trainer:
             self.history.append(record)
             losses.append(parts["loss"])
             if c.CHECKSUM_LOG:
-                self._write_checksum()
+                writer.checksum(self.net, self.iteration)
             bar.update(1)
             bar.set_postfix(loss=f"{parts['loss']:.3f}")
             if self.iteration % c.LOG_PERIOD == 0:
-                self._write_log(record, writer)
+                writer.write(record, self.iteration)
             if self._should_stop():
                 stop = True
                 break
@@ -479,7 +360,7 @@ class Trainer:
             is_best = self.metrics.get("mAP", -math.inf) > self.best
             self.best = max(self.best, self.metrics.get("mAP", -math.inf))
             summary["eval"] = self.metrics
-        self._write_log(summary, writer)
+        writer.write(summary, self.iteration)
         if self.is_main:
             self.ckpt.save(self._state(rng_state()), epoch=self.epoch, is_best=is_best)
         self._barrier()
@@ -494,35 +375,3 @@ class Trainer:
         from .evaluation_loop import evaluate_split
 
         return evaluate_split(self, self.dataset)
-
-    # -- logging
-    def _tensorboard(self) -> Any:
-        if not (self.cfg.TENSORBOARD and self.is_main):
-            return None
-        from torch.utils.tensorboard import SummaryWriter
-
-        return SummaryWriter(str(Path(self.cfg.OUTPUT_DIR) / "tensorboard"))
-
-    def _write_log(self, record: dict[str, Any], writer: Any) -> None:
-        if not self.is_main:
-            return
-        path = Path(self.cfg.OUTPUT_DIR) / "log.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as f:
-            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
-        if writer is not None:
-            for key, value in record.items():
-                if isinstance(value, float):
-                    writer.add_scalar(f"train/{key}", value, self.iteration)
-            for key, value in record.get("eval", {}).items():
-                writer.add_scalar(f"eval/{key}", value, self.iteration)
-
-    def _write_checksum(self) -> None:
-        """Append this rank's parameter checksum (float64 sum and sum of squares) for the step."""
-        with torch.no_grad():
-            flat = torch.cat([p.detach().double().flatten().cpu() for p in self.net.parameters()])
-        path = Path(self.cfg.OUTPUT_DIR) / "checksums" / f"rank{self.rank}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as f:
-            f.write(json.dumps({"iteration": self.iteration, "sum": float(flat.sum()),
-                                "sumsq": float(flat.pow(2).sum())}) + "\n")

@@ -14,6 +14,22 @@ from .figure import RIGHT, WRONG, display_image, draw_cell, new_figure, person_l
 from .matching import RankList, match_queries
 
 
+def similarity_labels(sims: Sequence[float], *, min_digits: int = 2, max_digits: int = 6) -> list[str]:
+    """Labels of a row's similarities with just enough decimals that different values read differently.
+
+    A trained model puts its top matches within a few thousandths of each other; at two decimals
+    every one reads 0.98. The decimals grow (up to ``max_digits``) until neighbours in the row that
+    differ also differ on the page.
+    """
+    values = [float(s) for s in sims]
+    digits = min_digits
+    while digits < max_digits and any(
+        a != b and f"{a:.{digits}f}" == f"{b:.{digits}f}" for a, b in zip(values, values[1:])
+    ):
+        digits += 1
+    return [f"sim {v:.{digits}f}" for v in values]
+
+
 def rank_list_figure(
     ranks: Sequence[RankList],
     *,
@@ -22,7 +38,8 @@ def rank_list_figure(
     dpi: int = 100,
     frame: bool = True,
 ) -> Any:
-    """One row per query: the query, then its matches with their similarity above them.
+    """One row per query: the query, then its matches with their similarity above them (with as
+    many decimals as it takes to tell the row's values apart, see :func:`similarity_labels`).
 
     Args:
         ranks: rank lists from :func:`~reid_core.viz.rank_gallery`.
@@ -40,6 +57,7 @@ def rank_list_figure(
     fig, axes = new_figure(len(ranks), cols, dpi=dpi)
     for row, rank in zip(axes, ranks):
         q = rank.query
+        labels = similarity_labels([float(x) for x in rank.sims[: len(rank.matches)]])
         draw_cell(row[0], display_image(q.path, size), ylabel="Query", xlabel=person_label(q.pid, q.camid))
         for j, ax in enumerate(row[1:]):
             if j >= len(rank.matches):
@@ -49,7 +67,7 @@ def rank_list_figure(
             draw_cell(
                 ax,
                 display_image(m.path, size),
-                title=f"sim:{rank.sims[j]:.2f}",
+                title=labels[j],
                 xlabel=person_label(m.pid, m.camid),
                 ylabel="Match" if j == 0 else None,
                 edge=(RIGHT if rank.correct[j] else WRONG) if frame else None,

@@ -52,10 +52,14 @@ def tsne_figure(
     size: float = 8.0,
     dpi: int = 100,
     title: str | None = None,
+    legend: bool | None = None,
 ) -> Any:
-    """Scatter the 2-D points coloured by identity, or draw each image there with a coloured frame.
+    """Scatter the 2-D points coloured by identity, or draw images there with a coloured frame.
 
-    The figure is ``size`` inches square, so the PNG is ``round(size * dpi)`` pixels each way.
+    With ``thumbnails``, every point is a dot and images are drawn where they do not cover one
+    another (see :func:`thumbnail_spots`), taking the identities in turn so that each shows. The
+    legend names the identities (by default when there are at most 20). The figure is ``size``
+    inches square, so the PNG is ``round(size * dpi)`` pixels each way.
     """
     if thumbnails and paths is None:
         raise ValueError("tsne_figure: thumbnails need the image paths")
@@ -66,25 +70,61 @@ def tsne_figure(
     ax.set(xticks=[], yticks=[])
     colours = _colours(pids)
     pids = list(pids)
+    points = np.asarray(points, dtype=np.float64)
+    for pid in sorted(colours):  # one scatter per identity: the legend gets one entry each
+        mine = [i for i, p in enumerate(pids) if p == pid]
+        ax.scatter(points[mine, 0], points[mine, 1], color=colours[pid], s=10 if thumbnails else 24,
+                   linewidths=0, label=f"id {pid}")
     if thumbnails:
-        for (x, y), pid, path in zip(points, pids, paths):
-            thumb = to_hwc(display_image(path, THUMB_SIZE))
+        for i in thumbnail_spots(points, pids, size=size):
+            thumb = to_hwc(display_image(paths[i], THUMB_SIZE))
             box = offsetbox.AnnotationBbox(
                 offsetbox.OffsetImage(thumb, zoom=dpi / 100),
-                (x, y),
+                tuple(points[i]),
                 frameon=True,
                 pad=0.1,
-                bboxprops={"edgecolor": colours[pid], "linewidth": 2},
+                bboxprops={"edgecolor": colours[pids[i]], "linewidth": 2},
             )
             ax.add_artist(box)
-        ax.update_datalim(points)
-        ax.autoscale()
         ax.margins(0.08)
-    else:
-        ax.scatter(points[:, 0], points[:, 1], c=[colours[p] for p in pids], s=24, linewidths=0)
+    if legend if legend is not None else len(colours) <= LEGEND_MAX:
+        fig.legend(loc="outside right upper", fontsize="small", frameon=False, markerscale=1.5,
+                   title="identity" if len(colours) > 1 else None)
     if title:
         ax.set_title(title)
     return fig
+
+
+#: identities named in the legend by default
+LEGEND_MAX = 20
+
+
+def thumbnail_spots(points: np.ndarray, pids: Sequence[int], *, size: float = 8.0) -> list[int]:
+    """Indices of the points that get a thumbnail, none covering another.
+
+    The thumbnails are :data:`THUMB_SIZE` pixels at 100 dpi on an axis about ``0.85 * size``
+    inches wide (the figure is drawn at ``size`` inches, its dpi scaling images and axes alike).
+    Points are taken one identity after the other in turn, so that a dense identity does not
+    take every place.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) == 0:
+        return []
+    span = np.ptp(points, axis=0)
+    unit = (points - points.min(0)) / np.where(span > 0, span, 1.0)
+    axis_inches = 0.85 * size / 1.16  # the 0.08 margins on each side
+    # a thumbnail's extent in data units, and a frame's width of air around it
+    extent = np.array([(THUMB_SIZE[1] + 8) / 100, (THUMB_SIZE[0] + 8) / 100]) / axis_inches
+    turn: dict[int, int] = {}
+    order = []
+    for i, pid in enumerate(pids):
+        order.append((turn.get(pid, 0), i))
+        turn[pid] = turn.get(pid, 0) + 1
+    kept: list[int] = []
+    for _, i in sorted(order):
+        if all(np.any(np.abs(unit[i] - unit[j]) >= extent) for j in kept):
+            kept.append(i)
+    return kept
 
 
 def _pick_identities(records: Sequence[Record], ids: int, max_images: int, seed: int) -> list[Record]:
