@@ -29,7 +29,10 @@ EXTRAS = {
     "agw": {"reid-agw"},
     "apnet": {"reid-apnet"},
     "abd": {"reid-abd"},
-    "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd"},
+    "solider": {"reid-solider"},
+    "lightmbn": {"reid-lightmbn"},
+    "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd",
+            "reid-solider", "reid-lightmbn"},
 }
 
 pytestmark = pytest.mark.slow

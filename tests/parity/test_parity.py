@@ -44,6 +44,10 @@ def test_parity(path):
     model.attach_meta(dataclasses.replace(model.meta, mean=tuple(fx["mean"]), std=tuple(fx["std"])))
 
     state = fill(fx["keys"], fx["fill"]["seed"])
+    if "relative_position_index" in fx["fill"].get("except", ""):
+        # Swin fixtures keep these integer buffers at their computed values, not the rule's zeros.
+        own = model.state_dict()
+        state.update({k: own[k].clone() for k in state if k.endswith("relative_position_index")})
     assert sorted(model.state_dict()) == sorted(state), "state-dict keys differ from the upstream's"
     report = reid_core.load_weights(model, state, strict=True)
     assert report.ok and report.loaded == len(state)

@@ -41,6 +41,8 @@ KNOWN_SUFFIXES: dict[str, str] = {
     "_agw": "agw",
     "_ap": "apnet",
     "_abd": "abd",
+    "_solider": "solider",
+    "_lmbn": "lightmbn",
 }
 
 Builder = Callable[..., nn.Module]
