@@ -195,15 +195,11 @@ class LMBN(ReIDModel):
         return {"logits": logits, "features": [outs[0][1], outs[1][1], outs[2][1]]}
 
     def convert_checkpoint(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Accept upstream's save layouts: a ``{"state_dict": ...}`` wrapper and ``model.`` prefixes."""
-        sd = state_dict.get("state_dict", state_dict) if isinstance(state_dict.get("state_dict"), Mapping) else state_dict
-        own = self.state_dict()
-        out = {}
-        for key, value in sd.items():
-            if key not in own and key.startswith("model."):
-                key = key[len("model.") :]
-            out[key] = value
-        return out
+        """Strip the ``model.`` prefix of LightMBN's saved files (its ``Model`` wrapper's attribute)."""
+        sd = dict(state_dict)
+        if sd and all(k.startswith("model.") for k in sd):
+            sd = {k[len("model.") :]: v for k, v in sd.items()}
+        return sd
 
 
 def _pool(kind: str) -> nn.Module:
