@@ -53,3 +53,18 @@ def test_recipe_is_lightmbns_config(name):
     assert cfg.SOLVER.OPTIM == "Adam" and cfg.SOLVER.BASE_LR == pytest.approx(6e-4)
     assert (cfg.DATALOADER.P, cfg.DATALOADER.K) == (6, 8)
     assert tuple(cfg.INPUT.SIZE) == (384, 128)
+
+
+def test_the_recipe_losses_train_the_model_one_step():
+    from reid_core.training.objective import Objective
+
+    torch.manual_seed(0)
+    cfg = merge_overrides(default_config(), recipe_for("osnet_lmbn")[1])
+    model = reid_core.create_model("osnet_lmbn", num_classes=3).train()
+    objective = Objective(cfg, num_classes=3, feat_dim=3584)
+    targets = torch.tensor([0, 0, 1, 1, 2, 2])
+    loss, parts = objective(model(torch.rand(6, 3, 64, 32)), targets, model=model)
+    assert set(parts) == {"ce", "triplet"} and torch.isfinite(loss)
+    loss.backward()
+    assert model.reduction_ch_1.classifier.weight.grad.abs().sum() > 0
+    assert model.backone[0].conv.weight.grad.abs().sum() > 0

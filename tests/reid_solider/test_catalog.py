@@ -47,3 +47,18 @@ def test_recipes_follow_run_sh(name, lr):
     assert cfg.SOLVER.OPTIM == "SGD" and cfg.SOLVER.BASE_LR == pytest.approx(lr)
     assert cfg.MODEL.KWARGS.semantic_weight == 0.2
     assert tuple(cfg.INPUT.SIZE) == (384, 128) and cfg.SOLVER.WARMUP_EPOCHS == 20
+
+
+def test_the_recipe_losses_train_the_model_one_step():
+    from reid_core.training.objective import Objective
+
+    torch.manual_seed(0)
+    cfg = merge_overrides(default_config(), recipe_for("swin_tiny_solider")[1])
+    model = reid_core.create_model("swin_tiny_solider", num_classes=3, **dict(cfg.MODEL.KWARGS)).train()
+    objective = Objective(cfg, num_classes=3, feat_dim=768)
+    targets = torch.tensor([0, 0, 1, 1])
+    loss, parts = objective(model(torch.rand(4, 3, 64, 32)), targets, model=model)
+    assert set(parts) == {"ce", "triplet"} and torch.isfinite(loss)
+    loss.backward()
+    assert model.base.patch_embed.projection.weight.grad.abs().sum() > 0
+    assert model.base.semantic_embed_w[0].weight.grad is None  # the controller stays fixed
