@@ -1,4 +1,7 @@
-"""ONNX export of the *_solider models (Swin: padded, shifted windows at a fixed input size, dynamic batch), checked against PyTorch at batch 1, 4 and 17."""
+"""ONNX export of the *_solider models, checked against PyTorch at batch 1, 4 and 17.
+
+Swin pads and shifts its windows by sizes fixed by the input size; only the batch is dynamic.
+"""
 
 import pytest
 import torch

@@ -159,7 +159,9 @@ class LMBN(ReIDModel):
         self.reduction_3 = BNNeck3(branch_channels, num_classes, feats)
         self._drop_name = drop_name
         self.add_module(drop_name, BNNeck3(branch_channels, num_classes, feats))
-        self.shared = nn.Sequential(nn.Conv2d(self.chs, feats, 1, bias=False), nn.BatchNorm2d(feats), nn.ReLU(inplace=True))
+        self.shared = nn.Sequential(
+            nn.Conv2d(self.chs, feats, 1, bias=False), nn.BatchNorm2d(feats), nn.ReLU(inplace=True)
+        )
         self.reduction_ch_0 = BNNeck(feats, num_classes)
         self.reduction_ch_1 = BNNeck(feats, num_classes)
         self.batch_drop_block = BatchFeatureErase(drop_block)
@@ -191,7 +193,7 @@ class LMBN(ReIDModel):
             return parts.flatten(1)
         heads = [self.reduction_0, getattr(self, self._drop_name), self.reduction_1, self.reduction_2,
                  self.reduction_3, self.reduction_ch_0, self.reduction_ch_1]
-        logits = [head.classifier(after) for head, (after, _) in zip(heads, outs)]
+        logits = [head.classifier(after) for head, (after, _) in zip(heads, outs, strict=True)]
         return {"logits": logits, "features": [outs[0][1], outs[1][1], outs[2][1]]}
 
     def convert_checkpoint(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

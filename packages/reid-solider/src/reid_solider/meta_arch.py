@@ -52,7 +52,9 @@ class SoliderReID(ReIDModel):
         super().__init__()
         self.num_classes = num_classes
         self.img_size = tuple(img_size)
-        self.base = SoliderSwin(embed_dim, depths, heads, semantic_weight=semantic_weight, drop_path_rate=drop_path_rate)
+        self.base = SoliderSwin(
+            embed_dim, depths, heads, semantic_weight=semantic_weight, drop_path_rate=drop_path_rate
+        )
         dim = self.base.out_dim
         self.bottleneck = bnneck(dim)
         self.classifier = id_classifier(dim, num_classes)

@@ -147,7 +147,9 @@ class SwinBlock(nn.Module):
 class SwinStage(nn.Module):
     """Blocks (alternately plain and shifted windows), then the optional patch merging."""
 
-    def __init__(self, dim: int, depth: int, heads: int, window: int, drop_paths: list[float], downsample: bool) -> None:
+    def __init__(
+        self, dim: int, depth: int, heads: int, window: int, drop_paths: list[float], downsample: bool
+    ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(SwinBlock(dim, heads, window, i % 2 == 1, drop_paths[i]) for i in range(depth))
         self.downsample = PatchMerging(dim) if downsample else None
