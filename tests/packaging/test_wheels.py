@@ -29,10 +29,12 @@ EXTRAS = {
     "agw": {"reid-agw"},
     "apnet": {"reid-apnet"},
     "abd": {"reid-abd"},
+    "transreid-ssl": {"reid-transreid-ssl"},
+    "pass": {"reid-pass"},
     "solider": {"reid-solider"},
     "lightmbn": {"reid-lightmbn"},
     "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd",
-            "reid-solider", "reid-lightmbn"},
+            "reid-transreid-ssl", "reid-pass", "reid-solider", "reid-lightmbn"},
 }
 
 pytestmark = pytest.mark.slow

@@ -9,6 +9,9 @@ from reid_core import Family
 family = Family("lightmbn", package="reid-lightmbn", module="reid_lightmbn")
 
 from . import models  # noqa: E402  (registers the builders on `family`)
+from .pretrain import backbone_spec  # noqa: E402
+
+family.backbone_spec = backbone_spec
 from .meta_arch import LMBN, PARTS  # noqa: E402
 
 __all__ = ["LMBN", "PARTS", "family", "models"]

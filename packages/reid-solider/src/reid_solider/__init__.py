@@ -9,6 +9,9 @@ from reid_core import Family
 family = Family("solider", package="reid-solider", module="reid_solider")
 
 from . import models  # noqa: E402  (registers the builders on `family`)
+from .pretrain import backbone_spec  # noqa: E402
+
+family.backbone_spec = backbone_spec
 from .backbones.swin import SoliderSwin  # noqa: E402
 from .meta_arch import SoliderReID  # noqa: E402
 

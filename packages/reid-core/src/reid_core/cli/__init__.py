@@ -13,7 +13,7 @@ import sys
 from ..errors import ReidError
 
 #: module names under reid_core.cli, in the order ``reid --help`` shows them
-SUBCOMMANDS = ["demo", "models", "eval", "extract", "train", "bench", "rank", "gradcam", "tsne", "export"]
+SUBCOMMANDS = ["demo", "models", "eval", "extract", "index", "train", "bench", "rank", "gradcam", "tsne", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:
