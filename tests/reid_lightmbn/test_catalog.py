@@ -22,7 +22,8 @@ def test_osnet_lmbn_has_three_datasets_from_both_sources():
             assert r.licence == "MIT"
             assert 0 < r.metrics["mAP"] < r.metrics["top1"] < 1
     upstream = info.weights_from("lightmbn")
-    assert {r.url for r in upstream.values()} == {FOLDER}  # the README's one folder link, kept as given
+    # the README's one folder link, kept as given, with the file inside it after '#'
+    assert {r.url for r in upstream.values()} == {f"{FOLDER}#{r.file_name}" for r in upstream.values()}
     assert {r.file_name for r in upstream.values()} == {"lmbn_n_market.pth", "lmbn_n_duke.pth", "lmbn_n_cuhk03_d.pth"}
     # the default source is the one that downloads as a file, and names the same files
     mirror = info.weights
@@ -68,3 +69,15 @@ def test_the_recipe_losses_train_the_model_one_step():
     loss.backward()
     assert model.reduction_ch_1.classifier.weight.grad.abs().sum() > 0
     assert model.backone[0].conv.weight.grad.abs().sum() > 0
+
+
+def test_load_finds_the_default_file_in_the_cache():
+    from reid_core import hub
+
+    torch.manual_seed(0)
+    state = reid_core.create_model("osnet_lmbn", num_classes=767).state_dict()
+    rec = reid_core.weights_record("osnet_lmbn", "cuhk03np_detected")
+    hub.checkpoint_dir().mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {f"model.{k}": v for k, v in state.items()}}, hub.cache_path(rec.url, rec.cache_name))
+    model = reid_core.load("osnet_lmbn", "cuhk03np_detected", progress=False)
+    assert model.num_classes == 767 and rec.source == "boxmot"

@@ -62,3 +62,18 @@ def test_the_recipe_losses_train_the_model_one_step():
     loss.backward()
     assert model.base.patch_embed.projection.weight.grad.abs().sum() > 0
     assert model.base.semantic_embed_w[0].weight.grad is None  # the controller stays fixed
+
+
+def test_load_finds_a_drive_file_in_the_cache_under_its_cache_name():
+    from reid_core import hub
+
+    torch.manual_seed(0)
+    state = reid_core.create_model("swin_tiny_solider", num_classes=751).state_dict()
+    rec = reid_core.weights_record("swin_tiny_solider", "market1501")
+    hub.checkpoint_dir().mkdir(parents=True, exist_ok=True)
+    path = hub.cache_path(rec.url, rec.cache_name)
+    assert path.name.startswith("solider_swin_tiny_market1501-")
+    torch.save(state, path)
+    model = reid_core.load("swin_tiny_solider", "market1501", progress=False)  # no network: the cache has it
+    key = "base.stages.3.blocks.1.ffn.layers.1.weight"
+    assert torch.equal(model.state_dict()[key], state[key]) and model.semantic_weight == 0.2
