@@ -34,11 +34,12 @@ def test_osnet_lmbn_takes_an_osnet_imagenet_file_into_all_branches():
     model = reid_core.create_model("osnet_lmbn", num_classes=5)
     own = model.state_dict()
     # an OSNet x1.0 ImageNet file in deep-person-reid's layout, random values
-    layout = {"conv1.": "backone.0.", "conv2.": "backone.2.", "conv3.0.": "backone.3.", "conv3.1.": "global_branch.0.1.",
-              "conv3.2.": "global_branch.0.2.", "conv4.": "global_branch.1.", "conv5.": "global_branch.2."}
+    layout = {"conv1.": "backone.0.", "conv2.": "backone.2.", "conv3.0.": "backone.3.",
+              "conv3.1.": "global_branch.0.1.", "conv3.2.": "global_branch.0.2.",
+              "conv4.": "global_branch.1.", "conv5.": "global_branch.2."}
     file = {}
     for src, dst in layout.items():
-        file.update({src + k[len(dst):]: torch.randn_like(v.float()).to(v.dtype) for k, v in own.items() if k.startswith(dst)})
+        file.update({src + k[len(dst):]: torch.randn(v.shape).to(v.dtype) for k, v in own.items() if k.startswith(dst)})
     file.update({"fc.0.weight": torch.randn(512, 512), "fc.0.bias": torch.zeros(512),
                  "classifier.weight": torch.randn(1000, 512), "classifier.bias": torch.zeros(1000)})
     report = load_backbone_weights(model, backbone_spec_of(_family(), "osnet_lmbn", model), file)
