@@ -32,9 +32,10 @@ EXTRAS = {
     "transreid-ssl": {"reid-transreid-ssl"},
     "pass": {"reid-pass"},
     "clipreid": {"reid-clipreid"},
+    "solider": {"reid-solider"},
+    "lightmbn": {"reid-lightmbn"},
     "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd",
-            "reid-transreid-ssl", "reid-pass",
-            "reid-clipreid"},
+            "reid-transreid-ssl", "reid-pass", "reid-clipreid", "reid-solider", "reid-lightmbn"},
 }
 
 pytestmark = pytest.mark.slow

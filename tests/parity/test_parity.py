@@ -45,9 +45,12 @@ def test_parity(path):
     model.attach_meta(dataclasses.replace(model.meta, mean=tuple(fx["mean"]), std=tuple(fx["std"])))
 
     state = fill(fx["keys"], fx["fill"]["seed"])
+    own = model.state_dict()
+    if "relative_position_index" in fx["fill"].get("except", ""):
+        # Swin fixtures keep these integer buffers at their computed values, not the rule's zeros.
+        state.update({k: own[k].clone() for k in state if k.endswith("relative_position_index")})
     # Keys the family declares unused (e.g. CLIP-ReID's text encoder) are dropped and reported.
     unused = tuple(getattr(model, "unused_checkpoint_keys", ()))
-    own = model.state_dict()
     needed = [k for k in state if k in own or not any(fnmatch.fnmatchcase(k, p) for p in unused)]
     assert sorted(own) == sorted(needed), "state-dict keys differ from the upstream's"
     report = reid_core.load_weights(model, state, strict=True)

@@ -45,6 +45,8 @@ KNOWN_SUFFIXES: dict[str, str] = {
     "_transreid_ssl": "transreid-ssl",
     "_pass": "pass",
     "_clipreid": "clipreid",
+    "_solider": "solider",
+    "_lmbn": "lightmbn",
 }
 
 Builder = Callable[..., nn.Module]
