@@ -61,6 +61,12 @@ def __getattr__(name: str) -> object:
         if name != "evaluate":  # importing reid_core.evaluate binds the (callable) module there
             globals()[name] = value
         return value
+    if not name.startswith("__"):  # a submodule (reid_core.data, reid_core.hub, ...), as the eager package had them
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
