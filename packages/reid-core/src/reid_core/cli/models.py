@@ -72,8 +72,7 @@ def param_parts(model: nn.Module, input_size: tuple[int, int], camids: bool) -> 
     ``inference``: held by modules the pass runs, the classifier (``classifier_keys``) excluded;
     ``classifier``: the training classifier; ``unused``: held by modules the pass does not run
     (e.g. an ImageNet ``fc`` kept for checkpoint compatibility), with ``unused_names``;
-    ``custom_bn``: held by modules that run and are subclasses of torch's BatchNorm rather than
-    torch's own classes (counters that match exact module types, such as thop, skip them).
+    ``bn``: the part of ``inference`` held by BatchNorm layers.
     """
     import torch
     from torch import nn
@@ -91,8 +90,7 @@ def param_parts(model: nn.Module, input_size: tuple[int, int], camids: bool) -> 
         for h in hooks:
             h.remove()
         model.train(was_training)
-    exact_bn = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-    parts: dict[str, Any] = {"inference": 0, "classifier": 0, "unused": 0, "custom_bn": 0, "unused_names": []}
+    parts: dict[str, Any] = {"inference": 0, "classifier": 0, "unused": 0, "bn": 0, "unused_names": []}
     for mod_name, mod in model.named_modules():
         for p_name, p in mod.named_parameters(recurse=False):
             full = f"{mod_name}.{p_name}" if mod_name else p_name
@@ -100,8 +98,8 @@ def param_parts(model: nn.Module, input_size: tuple[int, int], camids: bool) -> 
                 parts["classifier"] += p.numel()
             elif mod in ran:
                 parts["inference"] += p.numel()
-                if isinstance(mod, nn.modules.batchnorm._BatchNorm) and type(mod) not in exact_bn:
-                    parts["custom_bn"] += p.numel()
+                if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                    parts["bn"] += p.numel()
             else:
                 parts["unused"] += p.numel()
                 if mod_name not in parts["unused_names"]:
@@ -132,9 +130,9 @@ def explain_params(parts: dict[str, Any], published: str) -> str:
         "classifier": (parts["classifier"], f"includes the training classifier ({human(parts['classifier'])})"),
         "unused": (parts["unused"], f"includes modules that eval does not run ({human(parts['unused'])}: "
                    f"{', '.join(parts['unused_names'][:4])})"),
-        "custom_bn": (-parts["custom_bn"], f"leaves out the family's BatchNorm layers ({human(parts['custom_bn'])}): "
-                      "they subclass torch's BatchNorm, and counters that match exact module types "
-                      "(such as thop) skip them"),
+        "bn": (-parts["bn"], f"leaves out the BatchNorm layers ({human(parts['bn'])}), as a counter that "
+               "matches exact module types (such as thop) does when the upstream code subclasses BatchNorm "
+               "(fast-reid's BatchNorm does)"),
     }
     present = [k for k, (n, _) in terms.items() if n]
     for size in (1, 2, 3):
@@ -145,7 +143,7 @@ def explain_params(parts: dict[str, Any], published: str) -> str:
                 return "the published count " + " and ".join(terms[k][1] for k in combo)
     diff = target * 1e6 - base
     return (f"the published count is {'+' if diff > 0 else '-'}{human(abs(diff))} off; neither the classifier, "
-            "modules eval does not run nor custom BatchNorm layers explain it (upstream counted differently)")
+            "modules eval does not run nor the BatchNorm layers explain it (upstream counted differently)")
 
 
 def run_info(args: argparse.Namespace) -> int:
