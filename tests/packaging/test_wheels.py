@@ -29,7 +29,10 @@ EXTRAS = {
     "agw": {"reid-agw"},
     "apnet": {"reid-apnet"},
     "abd": {"reid-abd"},
-    "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd"},
+    "transreid-ssl": {"reid-transreid-ssl"},
+    "pass": {"reid-pass"},
+    "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd",
+            "reid-transreid-ssl", "reid-pass"},
 }
 
 pytestmark = pytest.mark.slow

@@ -108,3 +108,85 @@ def test_pickled_code_is_refused(tmp_path):
     torch.save({"model": Evil()}, path)
     with pytest.raises(CheckpointError, match="evil.pth"):
         reid_core.load_weights(fresh(), path)
+
+
+def test_pickle_refusal_says_what_the_file_holds_not_how_to_bypass(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("executed",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"model": Evil()}, path)
+    with pytest.raises(CheckpointError) as err:
+        reid_core.read_checkpoint(path)
+    msg = str(err.value)
+    assert "builtins.print" in msg and "run code" in msg and str(path) in msg
+    assert "weights_only=False" not in msg and "add_safe_globals" not in msg
+
+
+def test_pickle_refusal_of_a_legacy_file_names_the_global(tmp_path):
+    path = tmp_path / "old_evil.pth"
+    torch.save({"model": print}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError) as err:
+        reid_core.read_checkpoint(path)
+    assert "print" in str(err.value) and "weights_only=False" not in str(err.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.uint8])
+def test_safetensors_with_non_float_values_for_float_params_are_refused(tmp_path, tiny_state, dtype):
+    sd = {k: v.contiguous() for k, v in tiny_state.items()}
+    sd["conv.weight"] = torch.ones_like(sd["conv.weight"]).to(dtype)
+    path = tmp_path / "w.safetensors"
+    save_file(sd, str(path))
+    model = fresh()
+    before = model.conv.weight.detach().clone()
+    with pytest.raises(CheckpointError, match=r"conv\.weight checkpoint .* vs model float32"):
+        reid_core.load_weights(model, path)
+    assert torch.equal(model.conv.weight, before)
+    report = reid_core.load_weights(model, path, strict=False)  # reported and left out, not cast
+    assert [w[0] for w in report.wrong_dtype] == ["conv.weight"] and not report.ok
+    assert torch.equal(model.conv.weight, before)
+
+
+def test_float16_values_are_cast_and_reported(tmp_path, tiny_state):
+    sd = {k: v.contiguous() for k, v in tiny_state.items()}
+    sd["conv.weight"] = sd["conv.weight"].half()
+    path = tmp_path / "half.safetensors"
+    save_file(sd, str(path))
+    model = fresh()
+    report = reid_core.load_weights(model, path)
+    assert report.ok and report.cast == [("conv.weight", "float16", "float32")]
+    assert "cast (1 tensors, float16 -> float32): conv.weight" in report.describe()
+    assert torch.equal(model.conv.weight, sd["conv.weight"].float())
+
+
+def test_safetensors_are_recognised_by_content_not_name(tmp_path, tiny_state):
+    path = tmp_path / "weights.bin"
+    save_file({k: v.contiguous() for k, v in tiny_state.items()}, str(path))
+    model = fresh()
+    assert reid_core.load_weights(model, path).ok
+    assert_same(model, tiny_state)
+
+
+def test_check_loadable_tells_what_a_file_is(tmp_path, tiny_state):
+    import gzip
+
+    from reid_core.checkpoint import check_loadable
+
+    good = tmp_path / "good.pth"
+    torch.save(tiny_state, good)
+    assert check_loadable(good) == "zip"
+    legacy = tmp_path / "legacy.pth"
+    torch.save(tiny_state, legacy, _use_new_zipfile_serialization=False)
+    assert check_loadable(legacy) == "legacy"
+    cases = {
+        "cut.pth": (good.read_bytes()[:-100], "not a whole zip archive"),
+        "cut_legacy.pth": (legacy.read_bytes()[:-100], "cannot read checkpoint"),
+        "page.pth": (b"\n<html><title>Quota exceeded</title></html>", "HTML page"),
+        "packed.pth": (gzip.compress(good.read_bytes()), "gzip-compressed"),
+        "noise.pth": (bytes(range(256)) * 4, "not a checkpoint"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CheckpointError, match=message):
+            check_loadable(tmp_path / name)

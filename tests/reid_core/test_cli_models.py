@@ -3,6 +3,7 @@ import io
 import reid_core
 import torch
 
+from reid_core import hub
 from reid_core.cli import main
 
 from ..http_server import FileServer
@@ -38,7 +39,7 @@ def test_download(registry, capsys):
         registry.add_family(make_tiny_family(catalog_for(server.url("/tiny-market.pth"))))
         assert main(["download", "tiny_net", "market1501"]) == 0
         path = capsys.readouterr().out.strip().splitlines()[-1]
-        assert path.endswith("tiny-market.pth") and open(path, "rb").read() == buf.getvalue()
+        assert path == str(hub.cache_path(server.url("/tiny-market.pth"))) and open(path, "rb").read() == buf.getvalue()
     finally:
         server.stop()
 

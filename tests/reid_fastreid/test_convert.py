@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import reid_core
+from reid_core import hub
 from reid_core.errors import CheckpointError
 from reid_fastreid import convert
 from reid_fastreid.meta_arch import MGN
@@ -176,7 +177,7 @@ def test_load_from_the_fastreid_source_converts(tmp_path, monkeypatch):
 
     server = FileServer()
     try:
-        server.files["/" + record.file_name] = path.read_bytes()
+        server.files["/" + hub.cache_file_name(record.url, record.cache_name)] = path.read_bytes()  # a mirror
         monkeypatch.setenv("REID_MIRROR", server.base)
         model = reid_core.load(name, "dukemtmcreid", source="fastreid", progress=False)
     finally:

@@ -30,7 +30,7 @@ def test_load_msmt17_from_the_cache_builds_15_cameras_and_1041_classes():
     torch.manual_seed(0)
     state = reid_core.create_model("vit_transreid", num_classes=1041, camera_num=15).state_dict()
     hub.checkpoint_dir().mkdir(parents=True, exist_ok=True)
-    torch.save(state, hub.checkpoint_dir() / rec.file_name)
+    torch.save(state, hub.cache_path(rec.url, rec.cache_name))
 
     model = reid_core.load("vit_transreid", "msmt17", progress=False)
     assert not model.training and model.camera_aware
@@ -50,4 +50,4 @@ def test_offline_error_names_model_url_and_path(monkeypatch):
     text = str(err.value)
     assert "vit_transreid on msmt17" in text
     assert rec.url in text  # where the file comes from
-    assert str(hub.checkpoint_dir() / rec.file_name) in text  # where to put it
+    assert str(hub.cache_path(rec.url, rec.cache_name)) in text  # where to put it

@@ -24,6 +24,7 @@ def short_run(model: str, root: Path, output: Path, *opts: str, size: tuple[int,
     from reid_core.train import build_config
 
     base = [
+        "MODEL.PRETRAINED", "none",  # random init: no download, and the tests train tiny models
         "DATASET.KWARGS.num_ids", str(NUM_IDS),
         "INPUT.SIZE", f"({size[0]}, {size[1]})",
         "DATALOADER.SAMPLER", "pk", "DATALOADER.P", "4", "DATALOADER.K", "2", "DATALOADER.NUM_WORKERS", "0",

@@ -90,3 +90,22 @@ def test_recipe_inheritance_and_errors():
         resolve_recipe(recipes, "loop")
     with pytest.raises(RegistryError, match="unknown recipe"):
         resolve_recipe(recipes, "missing")
+
+
+@pytest.mark.parametrize(("model", "recipe", "size", "extra"), CASES, ids=[c[0] for c in CASES])
+def test_recipes_start_from_imagenet_as_upstream(model, recipe, size, extra):
+    if importlib.util.find_spec(_module(model)) is None:
+        pytest.skip(f"{_module(model)} is not installed")
+    from reid_core.train import build_config
+
+    assert build_config(model).MODEL.PRETRAINED == "imagenet"
+
+
+def test_mlfn_and_the_demo_train_from_scratch():
+    from reid_core.cli.demo import DEMO_OPTS, MODEL
+    from reid_core.train import build_config
+
+    if importlib.util.find_spec("reid_torchreid") is None:
+        pytest.skip("reid_torchreid is not installed")
+    assert build_config("mlfn_dpr").MODEL.PRETRAINED == ""  # deep-person-reid cannot fetch its file
+    assert build_config(MODEL, opts=DEMO_OPTS).MODEL.PRETRAINED == "none"

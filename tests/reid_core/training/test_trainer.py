@@ -132,6 +132,7 @@ def test_two_gloo_processes_agree_and_finish(tiny_root, tmp_path):
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "reid_core.train", MODEL, "--dataset", "synthetic", "--root", str(tiny_root), "--output", str(out),
+        "--no-pretrained",
         "DATASET.KWARGS.num_ids", str(NUM_IDS), "INPUT.SIZE", "(64, 32)", "MODEL.DEVICE", "cpu",
         "DATALOADER.SAMPLER", "pk", "DATALOADER.P", "2", "DATALOADER.K", "4", "DATALOADER.NUM_WORKERS", "0",
         "SOLVER.MAX_EPOCHS", "1", "SOLVER.WARMUP_ITERS", "0", "SOLVER.BASE_LR", "0.001", "LOSS.TRI_WEIGHT", "1.0",
@@ -149,6 +150,7 @@ def test_two_gloo_processes_agree_and_finish(tiny_root, tmp_path):
     assert "mAP" in proc.stdout
     state = CheckpointManager(out / "checkpoints").load()
     assert state["epoch"] == 1
+    assert "no pretrained start" in proc.stdout + proc.stderr  # --no-pretrained reached the trainer
 
 
 def test_freeze_selection_follows_fnmatch_patterns():
@@ -183,3 +185,19 @@ def test_schedule_on_the_clock(tiny_root, tmp_path):
     trainer._elapsed = 50.0  # half the time: half the schedule, though only 3 steps were made
     assert lam(3) == pytest.approx(lr_factor(2 * per_epoch, per_epoch, sched="cosine", max_epochs=4))
     assert lam(3) == pytest.approx(0.5)
+
+
+def test_pretrained_start_is_loaded_and_logged(tiny_root, tmp_path, caplog):
+    torch.manual_seed(3)
+    imagenet = reid_core.create_model(MODEL, num_classes=1000).state_dict()  # deep-person-reid's layout
+    path = tmp_path / "osnet_x0_25_imagenet.pth"
+    torch.save(imagenet, path)
+    cfg = short_run(MODEL, tiny_root, tmp_path / "run", "MODEL.PRETRAINED", str(path))
+    with caplog.at_level("INFO", logger="reid_core.train"):
+        trainer = Trainer(cfg, progress=False)
+    assert torch.equal(trainer.net.conv1.conv.weight, imagenet["conv1.conv.weight"])
+    assert f"pretrained start from {path}" in caplog.text and "classifier.weight" in caplog.text
+    # other weights win over the pretrained start
+    cfg = short_run(MODEL, tiny_root, tmp_path / "run2", "MODEL.PRETRAINED", str(tmp_path / "absent.pth"),
+                    "MODEL.WEIGHTS", str(path))
+    Trainer(cfg, progress=False)

@@ -10,5 +10,8 @@ family = Family("abd", package="reid-abd", module="reid_abd")
 from .losses import of_penalty, ow_penalty  # noqa: E402
 from .models import SEED_CONFIG, densenet121_abd, resnet50_abd  # noqa: E402  (registers the builders)
 from .network import ABDNet  # noqa: E402
+from .pretrain import backbone_spec  # noqa: E402
+
+family.backbone_spec = backbone_spec
 
 __all__ = ["SEED_CONFIG", "ABDNet", "densenet121_abd", "family", "of_penalty", "ow_penalty", "resnet50_abd"]

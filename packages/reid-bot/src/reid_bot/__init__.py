@@ -12,6 +12,9 @@ from .models import (  # noqa: E402
     se_resnext50_bot,
     senet154_bot,
 )
+from .pretrain import backbone_spec  # noqa: E402
+
+family.backbone_spec = backbone_spec
 
 __all__ = [
     "Baseline",

@@ -13,8 +13,8 @@ import yaml
 
 from .catalog import DEFAULT_SOURCE, WeightsInfo
 from .checkpoint import load_weights, read_checkpoint, unwrap_state_dict
-from .errors import WeightsError
-from .hub import fetch_file
+from .errors import CheckpointError, WeightsError
+from .hub import fetch_file, fetch_weights
 from .model import ReIDModel
 from .registry import create_model, model_info
 
@@ -83,13 +83,18 @@ def load(
     if weights is None:
         if record is None:
             raise WeightsError(f"load({name!r}): give a dataset ({', '.join(sorted(model_info(name).weights))}) or weights=PATH")
-        path = fetch_file(record.url, sha256=record.sha256, progress=progress, what=f"{name} on {dataset}")
+        path = fetch_weights(record, progress=progress, what=f"{name} on {dataset}")
     elif _is_url(str(weights)):
         path = fetch_file(str(weights), progress=progress, what=name)
     else:
         path = Path(weights).expanduser()
 
-    state = read_checkpoint(path)
+    try:
+        state = read_checkpoint(path)
+    except CheckpointError as e:
+        if weights is not None and not _is_url(str(weights)):
+            raise
+        raise CheckpointError(f"{e}. The cached file is unusable: delete {path} and retry") from None
     trained = training_settings(state, path) if weights is not None else {}
     build = {"num_classes": record.num_classes, "camera_num": record.camera_num} if record else {}
     if weights is not None:

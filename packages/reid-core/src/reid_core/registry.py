@@ -16,6 +16,7 @@ import dataclasses
 import difflib
 import fnmatch
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -41,6 +42,8 @@ KNOWN_SUFFIXES: dict[str, str] = {
     "_agw": "agw",
     "_ap": "apnet",
     "_abd": "abd",
+    "_transreid_ssl": "transreid-ssl",
+    "_pass": "pass",
 }
 
 Builder = Callable[..., nn.Module]
@@ -80,6 +83,11 @@ class Family:
         self.extra = extra or name
         self.models: dict[str, ModelEntry] = {}
         self._catalog = parse_catalog(catalog, f"catalog of {package}") if catalog is not None else None
+        self._raw_catalog = catalog
+        self._backbones: dict[str, Any] | None = None
+        #: ``backbone_spec(name, model) -> BackboneSpec | None``: how a model takes its pretrained
+        #: start (see :mod:`reid_core.backbone_weights`); set by the family package.
+        self.backbone_spec: Callable[[str, nn.Module], Any] | None = None
 
     def register(
         self,
@@ -127,6 +135,19 @@ class Family:
         if self._catalog is None:
             self._catalog = read_package_catalog(self.module)
         return self._catalog
+
+    @property
+    def backbones(self) -> dict[str, Any]:
+        """id -> :class:`reid_core.backbone_weights.BackboneWeightsInfo`: the catalog's ``backbones:``."""
+        if self._backbones is None:
+            from .backbone_weights import parse_backbones, read_package_backbones
+
+            raw = self._raw_catalog
+            self._backbones = (
+                parse_backbones(raw, f"catalog of {self.package}") if raw is not None
+                else read_package_backbones(self.module)
+            )
+        return self._backbones
 
     def __repr__(self) -> str:
         return f"Family({self.name!r}, package={self.package!r}, models={len(self.models)})"
@@ -266,13 +287,24 @@ def model_info(name: str) -> ModelInfo:
     )
 
 
-def create_model(name: str, num_classes: int = 751, camera_num: int = 0, **kwargs: Any) -> ReIDModel:
-    """Build ``name`` with random weights, in train mode.
+def create_model(
+    name: str,
+    num_classes: int = 751,
+    camera_num: int = 0,
+    *,
+    backbone_weights: str | os.PathLike | None = None,
+    **kwargs: Any,
+) -> ReIDModel:
+    """Build ``name`` in train mode: random weights, or a pretrained trunk.
 
     Args:
         name: a zoo name (see :func:`list_models`).
         num_classes: classifier size; 751 is Market-1501's training identities.
         camera_num: cameras, for camera-aware models (ignored by the others).
+        backbone_weights: ``None`` (random init), ``"imagenet"`` (the file the upstream recipe
+            starts from, as the family's catalog lists it, fetched into the weights cache), or a
+            path or URL of a file in that same layout. The file's keys are mapped onto the trunk
+            strictly; the report is ``model.backbone_report`` (see :mod:`reid_core.backbone_weights`).
         **kwargs: family-specific options, documented on the family's page.
     """
     fam, entry = REGISTRY.lookup(name)
@@ -280,4 +312,9 @@ def create_model(name: str, num_classes: int = 751, camera_num: int = 0, **kwarg
     if not isinstance(model, ReIDModel):
         raise RegistryError(f"{fam.package}: builder of {name!r} returned {type(model).__name__}, not a ReIDModel")
     model.attach_meta(entry.meta)
+    model.backbone_report = None
+    if backbone_weights is not None:
+        from .backbone_weights import apply_backbone_weights
+
+        model.backbone_report = apply_backbone_weights(fam, name, model, backbone_weights)
     return model

@@ -71,6 +71,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", nargs="?", const=True, default=None,
                    help="continue from OUTPUT_DIR/checkpoints/last.pth, or from the given checkpoint")
     p.add_argument("--print-config", action="store_true", help="print the merged config and exit")
+    p.add_argument("--no-pretrained", action="store_true",
+                   help="start from random weights (MODEL.PRETRAINED none) instead of the recipe's ImageNet start")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -92,6 +94,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             setattr(args, key, value)
     cfg = build_config(args.model, args.dataset, args.root, config_file=args.config, opts=opts,
                        output_dir=args.output)
+    if args.no_pretrained:
+        cfg.MODEL.PRETRAINED = "none"
     if args.print_config:
         print(cfg.dump())
         return 0

@@ -9,6 +9,8 @@ from reid_core import Family
 family = Family("fastreid", package="reid-fastreid", module="reid_fastreid")
 
 # After `family` exists: importing the models registers their builders on it.
-from . import models
+from . import models, pretrain
+
+family.backbone_spec = pretrain.backbone_spec
 
 __all__ = ["family", "models"]

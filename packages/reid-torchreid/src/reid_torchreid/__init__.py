@@ -14,5 +14,8 @@ from . import models  # noqa: E402,F401  (registers the *_dpr builders)
 from .mlfn import MLFN  # noqa: E402
 from .osnet import OSNet  # noqa: E402
 from .osnet_ain import OSNetAIN  # noqa: E402
+from .pretrain import backbone_spec  # noqa: E402
+
+family.backbone_spec = backbone_spec
 
 __all__ = ["MLFN", "OSNet", "OSNetAIN", "family"]

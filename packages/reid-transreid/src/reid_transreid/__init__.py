@@ -11,5 +11,8 @@ family = Family("transreid", package="reid-transreid", module="reid_transreid")
 from . import models  # noqa: E402  (registers the builders on `family`)
 from .backbones.vit import reshape_tokens  # noqa: E402
 from .meta_arch import TransReID, TransReIDJPM  # noqa: E402
+from .pretrain import backbone_spec  # noqa: E402
+
+family.backbone_spec = backbone_spec
 
 __all__ = ["TransReID", "TransReIDJPM", "family", "models", "reshape_tokens"]

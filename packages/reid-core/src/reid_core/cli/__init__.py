@@ -21,7 +21,7 @@ from ..errors import ReidError
 from ._options import Parser, resolve
 
 #: module names under reid_core.cli, in the order ``reid --help`` shows them
-SUBCOMMANDS = ["demo", "models", "eval", "extract", "train", "bench", "rank", "gradcam", "tsne", "export"]
+SUBCOMMANDS = ["demo", "models", "eval", "extract", "index", "train", "bench", "rank", "gradcam", "tsne", "export"]
 
 #: command -> (its module, its one-line help), for listing commands without importing their modules.
 #: A module of SUBCOMMANDS with no entry here is imported for every ``reid`` call (correct, slower).
@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("models", "download a model's weights into the cache"),
     "eval": ("eval", "evaluate a model on a dataset and print the metrics table row"),
     "extract": ("extract", "extract features of a folder of images into a .npz file"),
+    "index": ("index", "build, extend and search a persistent gallery index (FAISS + SQLite)"),
     "train": ("train", "train a model with its family's recipe (yacs config)"),
     "export-weights": ("train", "write a training checkpoint's model weights as a plain state dict"),
     "bench": ("bench", "run a performance benchmark"),
@@ -90,7 +91,10 @@ def one_line(error: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``reid`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = resolve(build_parser(_command_in(argv)).parse_args(argv))
+    try:
+        args = resolve(build_parser(_command_in(argv)).parse_args(argv))
+    except SystemExit as e:  # a mistake (2, its one line printed) or --help (0): a code for in-process callers too
+        return e.code if isinstance(e.code, int) else 2
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(args.command)

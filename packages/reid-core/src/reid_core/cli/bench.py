@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 #: benchmark names, each the module ``reid_core.benchmarks.<name>``
-BENCHMARKS = ["eval", "extract", "train"]
+BENCHMARKS = ["eval", "extract", "index", "train"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -37,6 +37,7 @@ MODEL = "osnet_x0_25_dpr"
 #: The demo's overrides of the model's recipe (``KEY VALUE`` pairs, as on the command line).
 #: ``DATALOADER.P`` is the identities of the whole batch; each process takes its share.
 DEMO_OPTS: list[str] = [
+    "MODEL.PRETRAINED", "none",  # from scratch: the synthetic set needs no download
     "INPUT.SIZE", "(96, 48)",
     "INPUT.PADDING", "0",
     "INPUT.REA_PROB", "0.0",

@@ -20,6 +20,10 @@ def default_config() -> CN:
     c.MODEL.RECIPE = ""  # filled from the model's family; informational
     c.MODEL.KWARGS = CN(new_allowed=True)  # extra build options of the family
     c.MODEL.WEIGHTS = ""  # initial weights (a file); empty: random init
+    # Pretrained start of the trunk: "imagenet" (the file the upstream recipe starts from, as the
+    # family's catalog lists it), a path or URL of such a file; "" or "none": random init.
+    # Family recipes set "imagenet" where the upstream config does. Ignored with MODEL.WEIGHTS.
+    c.MODEL.PRETRAINED = ""
     c.MODEL.DEVICE = ""  # "" (CUDA when available), "cpu" or "cuda"
 
     c.DATASET = CN()

@@ -134,6 +134,17 @@ def _frozen_leaves(model: nn.Module, frozen: set[str]) -> list[nn.Module]:
     return leaves
 
 
+def _pretrained_start(cfg: CfgNode, resuming: bool) -> str | None:
+    """``backbone_weights=`` for the model: ``MODEL.PRETRAINED`` unless it is off or other weights win."""
+    value = str(cfg.MODEL.PRETRAINED or "").strip()
+    if not value or value.lower() == "none" or resuming:
+        return None
+    if cfg.MODEL.WEIGHTS:
+        log.info("MODEL.WEIGHTS is set: no pretrained start from MODEL.PRETRAINED %r", value)
+        return None
+    return value
+
+
 def _amp_dtype(cfg: CfgNode, device: torch.device) -> torch.dtype | None:
     choice = str(cfg.SOLVER.AMP).lower()
     if device.type != "cuda" or choice in ("off", "false", "none", ""):
@@ -177,8 +188,13 @@ class Trainer:
 
         self.dataset = build_dataset(cfg.DATASET.NAME, cfg.DATASET.ROOT or None, **dict(cfg.DATASET.KWARGS))
         self.num_classes = self.dataset.num_train_pids
-        model = create_model(cfg.MODEL.NAME, num_classes=self.num_classes,
-                             camera_num=self.dataset.num_cameras, **dict(cfg.MODEL.KWARGS))
+        pretrained = _pretrained_start(cfg, resuming=state is not None)
+        model = create_model(cfg.MODEL.NAME, num_classes=self.num_classes, camera_num=self.dataset.num_cameras,
+                             backbone_weights=pretrained, **dict(cfg.MODEL.KWARGS))
+        if model.backbone_report is not None:
+            self._log(model.backbone_report.describe())
+        elif state is None and not cfg.MODEL.WEIGHTS:
+            self._log(f"{cfg.MODEL.NAME}: no pretrained start (MODEL.PRETRAINED is empty), random init")
         if cfg.MODEL.WEIGHTS and state is None:
             report = load_weights(model, cfg.MODEL.WEIGHTS, strict=False, drop_classifier=True)
             self._log(report.describe())
