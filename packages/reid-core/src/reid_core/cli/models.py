@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 from . import COMMANDS
@@ -136,8 +137,6 @@ def explain_params(parts: dict[str, Any], published: str) -> str:
     }
     present = [k for k, (n, _) in terms.items() if n]
     for size in (1, 2, 3):
-        from itertools import combinations
-
         for combo in combinations(present, size):
             if abs((base + sum(terms[k][0] for k in combo)) / 1e6 - target) < 0.0006:
                 return "the published count " + " and ".join(terms[k][1] for k in combo)
