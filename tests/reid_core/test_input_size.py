@@ -153,7 +153,7 @@ def test_a_real_training_run_checkpoint_loads_at_its_size(home, tmp_path):
     from reid_core.train import build_config
     from reid_core.training.trainer import Trainer
 
-    opts = ["DATASET.KWARGS.num_ids", str(NUM_IDS), "INPUT.SIZE", "(64, 32)", "TEST.FLIP", "True",
+    opts = ["MODEL.PRETRAINED", "none", "DATASET.KWARGS.num_ids", str(NUM_IDS), "INPUT.SIZE", "(64, 32)", "TEST.FLIP", "True",
             "DATALOADER.P", "2", "DATALOADER.K", "2", "DATALOADER.NUM_WORKERS", "0", "SOLVER.MAX_ITERS", "2",
             "SOLVER.MAX_EPOCHS", "1", "SOLVER.WARMUP_ITERS", "0", "SOLVER.FREEZE_EPOCHS", "0",
             "TEST.EVAL_PERIOD", "-1", "MODEL.DEVICE", "cpu"]
