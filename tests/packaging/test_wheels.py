@@ -31,8 +31,10 @@ EXTRAS = {
     "abd": {"reid-abd"},
     "transreid-ssl": {"reid-transreid-ssl"},
     "pass": {"reid-pass"},
+    "clipreid": {"reid-clipreid"},
     "all": {"reid-bot", "reid-fastreid", "reid-transreid", "reid-torchreid", "reid-agw", "reid-apnet", "reid-abd",
-            "reid-transreid-ssl", "reid-pass"},
+            "reid-transreid-ssl", "reid-pass",
+            "reid-clipreid"},
 }
 
 pytestmark = pytest.mark.slow

@@ -8,13 +8,14 @@ import torch
 import reid_core
 from reid_core.backbone_weights import BackboneSpec, load_backbone_weights, parse_backbones
 from reid_core.errors import CheckpointError, ChecksumError, RegistryError, WeightsError
-from reid_core.hub import checkpoint_dir
+from reid_core.hub import cache_file_name, cache_path, checkpoint_dir
 
 from ..backbone_files import served, state_bytes
 from ..http_server import closed_port_url
 from .conftest import TinyNet, make_tiny_family
 
 URL = "https://example.invalid/weights/tiny_in1k-0123abcd.pth"
+CACHED = cache_file_name(URL)  # the name the cache (and a mirror) keeps it under
 SPEC = BackboneSpec("tiny_in1k", trunk=("conv.*",), rename=(("stem.", "conv."),), drop=("fc.*",))
 
 
@@ -115,13 +116,13 @@ def test_batchnorm_counters_absent_from_older_files_are_reported_not_missing():
 def test_imagenet_comes_through_the_cache_and_the_mirror(family, monkeypatch):
     fam = family()
     sd = imagenet_file()
-    with served({"tiny_in1k-0123abcd.pth": sd}) as server:
+    with served({CACHED: sd}) as server:
         monkeypatch.setenv("REID_MIRROR", server.base)
         model = reid_core.create_model("tiny_net", backbone_weights="imagenet")
         again = reid_core.create_model("tiny_net", backbone_weights="imagenet")
-        assert server.hits["/tiny_in1k-0123abcd.pth"] == 1  # the second build reads the cache
+        assert server.hits["/" + CACHED] == 1  # the second build reads the cache
     assert torch.equal(model.conv.weight, sd["stem.weight"]) and torch.equal(again.conv.bias, sd["stem.bias"])
-    assert (checkpoint_dir() / "tiny_in1k-0123abcd.pth").is_file()
+    assert (checkpoint_dir() / CACHED).is_file()
     assert model.backbone_report.origin.startswith("tiny_in1k (" + URL)
     assert fam.backbones["tiny_in1k"].licence == "MIT"  # the catalog's top-level licence
 
@@ -145,13 +146,13 @@ def test_offline_the_error_names_the_url_and_where_to_put_the_file(family, monke
     monkeypatch.setenv("REID_MIRROR", closed_port_url("").rstrip("/"))
     with pytest.raises(WeightsError) as e:
         reid_core.create_model("tiny_net", backbone_weights="imagenet")
-    assert URL in str(e.value) and str(checkpoint_dir() / "tiny_in1k-0123abcd.pth") in str(e.value)
+    assert URL in str(e.value) and str(checkpoint_dir() / CACHED) in str(e.value)
 
 
 def test_checksums_are_verified(family, monkeypatch):
     sd = imagenet_file()
     family(hash_prefix="0000")
-    with served({"tiny_in1k-0123abcd.pth": sd}) as server:
+    with served({CACHED: sd}) as server:
         monkeypatch.setenv("REID_MIRROR", server.base)
         with pytest.raises(ChecksumError, match="does not start with 0000"):
             reid_core.create_model("tiny_net", backbone_weights="imagenet")
@@ -161,10 +162,10 @@ def test_a_manual_file_is_read_from_the_cache_or_explained(family):
     family(manual=True, cache_name="tiny_by_hand.pth", notes="log in first")
     with pytest.raises(WeightsError, match="by hand") as e:
         reid_core.create_model("tiny_net", backbone_weights="imagenet")
-    assert str(checkpoint_dir() / "tiny_by_hand.pth") in str(e.value) and URL in str(e.value)
+    assert str(cache_path(URL, "tiny_by_hand.pth")) in str(e.value) and URL in str(e.value)
     sd = imagenet_file(3)
     checkpoint_dir().mkdir(parents=True, exist_ok=True)
-    (checkpoint_dir() / "tiny_by_hand.pth").write_bytes(state_bytes(sd))
+    cache_path(URL, "tiny_by_hand.pth").write_bytes(state_bytes(sd))
     model = reid_core.create_model("tiny_net", backbone_weights="imagenet")
     assert torch.equal(model.conv.weight, sd["stem.weight"])
 
@@ -198,10 +199,10 @@ def test_malformed_backbones_section_is_refused():
 
 
 def test_a_mirror_serves_a_drive_file_under_its_cache_name(family, monkeypatch):
-    family(url="https://drive.google.com/uc?id=1abcDEF", cache_name="tiny_imagenet.pth")
+    family(url="https://drive.google.com/uc?id=1abcDEFghijKLMnopQRStuvWXyz0123", cache_name="tiny_imagenet.pth")
     sd = imagenet_file(4)
-    with served({"tiny_imagenet.pth": sd}) as server:
+    with served({cache_file_name("https://drive.google.com/uc?id=1abcDEFghijKLMnopQRStuvWXyz0123", "tiny_imagenet.pth"): sd}) as server:
         monkeypatch.setenv("REID_MIRROR", server.base)
         model = reid_core.create_model("tiny_net", backbone_weights="imagenet")
     assert torch.equal(model.conv.weight, sd["stem.weight"])
-    assert (checkpoint_dir() / "tiny_imagenet.pth").is_file()
+    assert cache_path("https://drive.google.com/uc?id=1abcDEFghijKLMnopQRStuvWXyz0123", "tiny_imagenet.pth").is_file()

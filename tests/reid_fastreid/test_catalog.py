@@ -16,7 +16,7 @@ OFFICIAL = {
     "bagtricks_R50_fastreid", "bagtricks_R50_ibn_fastreid", "bagtricks_R101_ibn_fastreid", "bagtricks_S50_fastreid",
     "agw_R50_fastreid", "agw_R50_ibn_fastreid", "agw_R101_ibn_fastreid", "agw_S50_fastreid",
     "sbs_R50_fastreid", "sbs_R50_ibn_fastreid", "sbs_R101_ibn_fastreid", "sbs_S50_fastreid",
-    "mgn_R50_ibn_fastreid",
+    "mgn_sbs_R50_ibn_fastreid",
 }
 
 

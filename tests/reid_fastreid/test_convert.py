@@ -135,32 +135,39 @@ def test_rename_table_is_extensible(monkeypatch):
     assert report.ok and report.renamed == 1
 
 
-def test_old_mgn_layout_says_exactly_what_did_not_map(tmp_path):
-    """fast-reid v0.1 MGN: pool-reduce blocks ``b*_pool.{1,2}`` and a BNNeck per head, no rule for them."""
-    model = reid_core.create_model("mgn_R50_ibn_fastreid", num_classes=7)
+def test_old_mgn_layout_loads_into_the_pool_reduce_layout_only(tmp_path):
+    """fast-reid v0.1 MGN: ``b*_pool.{0,1,2}`` pool-reduce blocks and a BNNeck per head."""
+    model = reid_core.create_model("mgn_sbs_R50_ibn_fastreid", num_classes=7, mgn_layout="pool_reduce")
     sd = new_layout_state(model)
-    old = {k: v for k, v in sd.items() if "_head." not in k}
-    for head in MGN.HEADS:
-        branch = head[: -len("_head")]
-        old[f"{branch}_pool.1.weight"] = sd[f"{head}.bottleneck.0.weight"]
-        for leaf in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
-            old[f"{branch}_pool.2.{leaf}"] = sd[f"{head}.bottleneck.1.{leaf}"]
-            old[f"{head}.bnneck.{leaf}"] = sd[f"{head}.bottleneck.1.{leaf}"]
-        old[f"{head}.classifier.weight"] = sd[f"{head}.weight"]
+    reid_core.load_weights(model, sd)
+    old = {}
+    for key, value in sd.items():
+        head, _, rest = key.partition(".")
+        if head in MGN.HEADS and rest.startswith("bottleneck.0."):
+            key = f"{head}.bnneck.{rest[len('bottleneck.0.'):]}"
+        elif head in MGN.HEADS and rest == "weight":
+            key = f"{head}.classifier.weight"
+        old[key] = value
     old["pixel_mean"] = torch.tensor(IMAGENET_MEAN) * 255
     old["pixel_std"] = torch.tensor(IMAGENET_STD) * 255
     path = tmp_path / "market_mgn_R50-ibn.pth"
     save_training_checkpoint(path, old)
 
+    loaded = reid_core.create_model("mgn_sbs_R50_ibn_fastreid", num_classes=7, mgn_layout="pool_reduce")
+    report = reid_core.load_weights(loaded, path, strict=True)
+    assert report.ok and report.renamed == 8 * 6 + 2  # 8 BNNecks (5 tensors) and classifiers, 2 pixel buffers
+    x = torch.rand(1, 3, 96, 32)
+    torch.testing.assert_close(loaded.eval()(x), model.eval()(x))
+
+    today = reid_core.create_model("mgn_sbs_R50_ibn_fastreid", num_classes=7)
     with pytest.warns(UserWarning, match="LEGACY_RENAMES") as caught, pytest.raises(CheckpointError) as err:
-        reid_core.load_weights(model, path, strict=True)
+        reid_core.load_weights(today, path, strict=True)
     warned = str(caught[0].message)
-    unmapped = [k for k in old if k not in sd and not k.startswith("pixel_")]
-    assert len(unmapped) == 8 * 12
-    assert all(k in warned for k in unmapped)  # every one of them, not only the first few
-    assert "b33_head.bottleneck.1.running_var" in warned and "b1_head.weight" in warned
+    pools = [k for k in old if "_pool." in k]
+    assert len(pools) == 8 * 7 and all(k in warned for k in pools)  # every one of them, not only the first few
     message = str(err.value)
-    assert "unexpected in the checkpoint (96)" in message and "missing from the checkpoint (56)" in message
+    assert "unexpected in the checkpoint (" in message
+    assert "b33_head.bottleneck.0.weight checkpoint [256] vs model [256, 2048, 1, 1]" in message
 
 
 def test_load_from_the_fastreid_source_converts(tmp_path, monkeypatch):
@@ -169,7 +176,7 @@ def test_load_from_the_fastreid_source_converts(tmp_path, monkeypatch):
 
     name = "bagtricks_R50_fastreid"
     record = reid_core.model_info(name).weights_from("fastreid")["dukemtmcreid"]
-    reference = reid_core.create_model(name, num_classes=record.num_classes)
+    reference = reid_core.create_model(name, num_classes=record.num_classes, **record.build)  # the 2020 network
     sd = new_layout_state(reference)
     reid_core.load_weights(reference, sd)
     path = tmp_path / record.file_name

@@ -7,6 +7,7 @@ import timm
 import torch
 
 import reid_core
+from reid_core.hub import cache_file_name
 from reid_core.backbone_weights import load_backbone_weights
 from reid_core.errors import CheckpointError, WeightsError
 from reid_core.registry import REGISTRY
@@ -35,12 +36,13 @@ def test_every_catalogued_id_exists():
 def test_resnet50_from_the_catalog_through_the_mirror(monkeypatch):
     sd = torchvision_resnet50()
     ref = torchvision_reference("resnet50", sd)
-    with served({"resnet50-19c8e357.pth": sd}) as server:
+    cached = cache_file_name("https://download.pytorch.org/models/resnet50-19c8e357.pth")
+    with served({cached: sd}) as server:  # a mirror serves the cache's names
         monkeypatch.setenv("REID_MIRROR", server.base)
         bag = reid_core.create_model("bagtricks_R50_fastreid", backbone_weights="imagenet").eval()
         mgn = reid_core.create_model("mgn_R50_fastreid", backbone_weights="imagenet").eval()
         agw = reid_core.create_model("agw_R50_fastreid", backbone_weights="imagenet").eval()
-        assert server.hits["/resnet50-19c8e357.pth"] == 1
+        assert server.hits["/" + cached] == 1
     trunk = {k: ["backbone." + k] for k in sd if not k.startswith("fc.")}
     assert assert_params_from(bag, sd, trunk) == len(sd) - 2
     assert bag.backbone_report.dropped == ["fc.weight", "fc.bias"]

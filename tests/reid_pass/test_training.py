@@ -27,7 +27,10 @@ def test_two_iterations_from_the_recipe_start_from_the_lup_trunk(tiny_root, tmp_
     trunk = reid_core.create_model("vit_small_pass", depth=2).base.state_dict()
     hub.checkpoint_dir().mkdir(parents=True, exist_ok=True)
     lup = {k: v for k, v in trunk.items() if not k.startswith("fc.")}
-    torch.save(lup, hub.checkpoint_dir() / "pass_vit_small_full.pth")
+    from reid_pass.pretrained import pretrained_records
+
+    url = pretrained_records()["pass_vit_small_full.pth"]["url"]
+    torch.save(lup, hub.cache_path(url, "pass_vit_small_full.pth"))
 
     opts = [
         "DATASET.KWARGS.num_ids", str(NUM_IDS), "INPUT.SIZE", "(64, 32)", "MODEL.KWARGS.img_size", "(64, 32)",
@@ -36,7 +39,7 @@ def test_two_iterations_from_the_recipe_start_from_the_lup_trunk(tiny_root, tmp_
         "MODEL.DEVICE", "cpu", "LOG_PERIOD", "1",
     ]
     cfg = build_config("vit_small_pass", "synthetic", tiny_root, output_dir=tmp_path, opts=opts)
-    assert cfg.MODEL.RECIPE == "pass" and cfg.MODEL.KWARGS.backbone_weights == "lup"
+    assert cfg.MODEL.RECIPE == "pass" and cfg.MODEL.PRETRAINED == "lup"
     trainer = Trainer(cfg, progress=False)
     base = trainer.net.base
     assert torch.equal(base.part_token1, trunk["part_token1"]) and torch.equal(base.blocks[1].attn.qkv.weight,

@@ -42,7 +42,7 @@ def test_load_msmt17_from_the_cache_builds_1041_classes():
     torch.manual_seed(0)
     state = reid_core.create_model("vit_small_pass", num_classes=1041).state_dict()
     hub.checkpoint_dir().mkdir(parents=True, exist_ok=True)
-    torch.save(state, hub.checkpoint_dir() / rec.file_name)
+    torch.save(state, hub.cache_path(rec.url, rec.cache_name))
 
     model = reid_core.load("vit_small_pass", "msmt17", progress=False)
     assert not model.training and model.num_classes == 1041
@@ -60,7 +60,7 @@ def test_offline_error_names_model_url_and_path(monkeypatch):
     text = str(err.value)
     assert "vit_small_384_pass on market1501" in text
     assert rec.url in text
-    assert str(hub.checkpoint_dir() / rec.file_name) in text
+    assert str(hub.cache_path(rec.url, rec.cache_name)) in text
 
 
 def dino_checkpoint(trunk_state):
@@ -93,7 +93,7 @@ def test_backbone_weights_from_a_file_fill_the_trunk_and_resize_positions(tmp_pa
 def test_lup_fetches_the_catalogued_file_through_the_cache():
     source = small("vit_small_pass", img_size=(256, 128), seed=2).base.state_dict()
     hub.checkpoint_dir().mkdir(parents=True, exist_ok=True)
-    torch.save(dino_checkpoint(source), hub.checkpoint_dir() / "pass_vit_small_full.pth")
+    torch.save(dino_checkpoint(source), lup_cache("pass_vit_small_full.pth"))
     model = small("vit_small_pass", img_size=(256, 128), backbone_weights="lup")
     assert torch.equal(model.base.blocks[1].mlp.fc2.weight, source["blocks.1.mlp.fc2.weight"])
 
@@ -102,7 +102,7 @@ def test_lup_offline_names_the_upstream_file(monkeypatch):
     monkeypatch.setenv("REID_MIRROR", closed_port_url("/mirror"))
     with pytest.raises(WeightsError, match="LUPerson pretrained trunk of vit_base_384_pass") as err:
         small("vit_base_384_pass", backbone_weights="lup")
-    assert str(hub.checkpoint_dir() / "pass_vit_base_full.pth") in str(err.value)
+    assert str(lup_cache("pass_vit_base_full.pth")) in str(err.value)
 
 
 def test_a_trunk_file_without_part_tokens_is_refused(tmp_path):
@@ -112,3 +112,10 @@ def test_a_trunk_file_without_part_tokens_is_refused(tmp_path):
     torch.save(dino_checkpoint(state), path)
     with pytest.raises(CheckpointError, match="missing from the checkpoint"):
         small("vit_small_pass", img_size=(256, 128), backbone_weights=path)
+
+
+def lup_cache(file_name):
+    """Where the cache keeps the catalogued LUPerson file ``file_name``."""
+    from reid_pass.pretrained import pretrained_records
+
+    return hub.cache_path(pretrained_records()[file_name]["url"], file_name)

@@ -9,7 +9,7 @@ import torch
 import reid_core
 from reid_core.backbone_weights import load_backbone_weights
 from reid_core.errors import WeightsError
-from reid_core.hub import checkpoint_dir
+from reid_core.hub import cache_path
 from reid_core.registry import REGISTRY
 
 from ..backbone_files import assert_params_from
@@ -61,4 +61,5 @@ def test_a_dataparallel_file_in_the_same_layout_loads_strictly():
 def test_mlfn_file_must_be_downloaded_by_hand():
     with pytest.raises(WeightsError, match="mega.nz") as e:
         reid_core.create_model("mlfn_dpr", backbone_weights="imagenet")
-    assert str(checkpoint_dir() / "mlfn_imagenet.pth") in str(e.value)
+    record = reid_core.list_families()["torchreid"].backbones["mlfn_imagenet"]
+    assert str(cache_path(record.url, record.file_name)) in str(e.value)

@@ -149,4 +149,4 @@ def test_recipes_follow_the_upstream_configs():
         assert cfg.SOLVER.WARMUP_EPOCHS == 20 and cfg.SOLVER.MAX_EPOCHS == 120
         assert cfg.LOSS.CE_EPSILON == 0.0 and cfg.LOSS.TRI_MARGIN == 0.0
         assert list(cfg.INPUT.SIZE) == size and list(cfg.MODEL.KWARGS.img_size) == size
-        assert cfg.MODEL.KWARGS.backbone_weights == "lup"
+        assert cfg.MODEL.PRETRAINED == "lup"

@@ -24,6 +24,7 @@ from .errors import (
 if TYPE_CHECKING:  # the same names, for type checkers and the API docs; at run time they load on first use
     from .catalog import ModelInfo, WeightsInfo
     from .checkpoint import LoadReport, load_weights, read_checkpoint
+    from .deploy import Embedder
     from .evaluate import evaluate
     from .evaluation import EvalResult, evaluate_distmat, evaluate_features
     from .extract import Features, extract_features, similarity
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ModelInfo": "catalog", "WeightsInfo": "catalog",
     "LoadReport": "checkpoint", "load_weights": "checkpoint", "read_checkpoint": "checkpoint",
+    "Embedder": "deploy",
     "evaluate": "evaluate",
     "EvalResult": "evaluation", "evaluate_distmat": "evaluation", "evaluate_features": "evaluation",
     "Features": "extract", "extract_features": "extract", "similarity": "extract",
@@ -78,6 +80,7 @@ __all__ = [
     "CheckpointError",
     "ChecksumError",
     "DatasetError",
+    "Embedder",
     "EvalResult",
     "Features",
     "Family",

@@ -35,7 +35,7 @@ from torch import nn
 
 from .checkpoint import LoadReport, _head, read_checkpoint, unwrap_state_dict
 from .errors import CheckpointError, ChecksumError, RegistryError, WeightsError
-from .hub import checkpoint_dir, fetch_file, sha256_of
+from .hub import cache_path, fetch_file, sha256_of
 
 if TYPE_CHECKING:
     from .registry import Family
@@ -185,7 +185,7 @@ def resolve_backbone_file(
         info = records[spec.weights]
         what = f"ImageNet weights {info.name} for {name}"
         if info.manual:
-            path = checkpoint_dir() / info.file_name
+            path = cache_path(info.url, info.file_name)
             if not path.is_file():
                 raise WeightsError(
                     f"{what}: upstream publishes them at {info.url}, which cannot be downloaded "

@@ -185,6 +185,11 @@ def _build_args_from(name: str, state: dict, default: dict) -> dict:
     """num_classes / camera_num read off a user's checkpoint through the keys the family declares."""
     meta = model_info(name)
     sd, _ = unwrap_state_dict(state)
+    if meta.classifier_key and meta.classifier_key not in sd:
+        # Perhaps an older upstream layout: read the keys as the family's converter renames them.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sd = create_model(name, **default).convert_checkpoint(sd)
     out = {}
     for key, arg in ((meta.classifier_key, "num_classes"), (meta.camera_key, "camera_num")):
         if key and key in sd:

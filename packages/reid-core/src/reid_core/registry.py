@@ -44,6 +44,7 @@ KNOWN_SUFFIXES: dict[str, str] = {
     "_abd": "abd",
     "_transreid_ssl": "transreid-ssl",
     "_pass": "pass",
+    "_clipreid": "clipreid",
 }
 
 Builder = Callable[..., nn.Module]
@@ -308,12 +309,18 @@ def create_model(
         **kwargs: family-specific options, documented on the family's page.
     """
     fam, entry = REGISTRY.lookup(name)
+    # a family without a BackboneSpec hook loads its own starts (e.g. PASS's LUPerson trunks):
+    # the builder takes backbone_weights itself
+    own_loader = backbone_weights is not None and fam.backbone_spec is None
+    if own_loader:
+        kwargs["backbone_weights"] = backbone_weights
     model = entry.builder(num_classes=num_classes, camera_num=camera_num, **kwargs)
     if not isinstance(model, ReIDModel):
         raise RegistryError(f"{fam.package}: builder of {name!r} returned {type(model).__name__}, not a ReIDModel")
     model.attach_meta(entry.meta)
-    model.backbone_report = None
-    if backbone_weights is not None:
+    if not own_loader or not hasattr(model, "backbone_report"):
+        model.backbone_report = None
+    if backbone_weights is not None and not own_loader:
         from .backbone_weights import apply_backbone_weights
 
         model.backbone_report = apply_backbone_weights(fam, name, model, backbone_weights)

@@ -33,10 +33,14 @@ def build_config(
     config_file: str | os.PathLike | None = None,
     opts: Sequence[str] = (),
     output_dir: str | os.PathLike | None = None,
+    recipe: str | None = None,
 ) -> CfgNode:
-    """The defaults, then the model family's recipe, then ``config_file``, then ``KEY VALUE`` opts."""
+    """The defaults, then the model family's recipe, then ``config_file``, then ``KEY VALUE`` opts.
+
+    ``recipe`` names another recipe of the family than the model's default (e.g. CLIP-ReID's stage 2).
+    """
     cfg = default_config()
-    recipe, overrides = recipe_for(model)
+    recipe, overrides = recipe_for(model, recipe)
     merge_overrides(cfg, overrides)
     cfg.MODEL.NAME = model
     cfg.MODEL.RECIPE = recipe
@@ -73,6 +77,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--print-config", action="store_true", help="print the merged config and exit")
     p.add_argument("--no-pretrained", action="store_true",
                    help="start from random weights (MODEL.PRETRAINED none) instead of the recipe's ImageNet start")
+    p.add_argument("--recipe", help="another recipe of the model's family than its default (e.g. a second stage)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -93,7 +98,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         if value != getattr(defaults, key):
             setattr(args, key, value)
     cfg = build_config(args.model, args.dataset, args.root, config_file=args.config, opts=opts,
-                       output_dir=args.output)
+                       output_dir=args.output, recipe=args.recipe)
     if args.no_pretrained:
         cfg.MODEL.PRETRAINED = "none"
     if args.print_config:

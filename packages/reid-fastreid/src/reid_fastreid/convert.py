@@ -1,10 +1,13 @@
 """Converting fast-reid's own release checkpoints (MODEL_ZOO, release v0.1.1) to today's key names.
 
 Those files were written by a fast-reid older than the one the seed's models follow. Their heads
-use other names (``heads.bnneck.*`` for the BNNeck, ``heads.classifier.weight`` for the
-classifier), and they carry the input normalization as ``pixel_mean``/``pixel_std`` buffers on the
-0-255 scale (fast-reid issues #453, #486, #617). Loading them without renaming silently drops the
-BNNeck, which costs about one point of mAP.
+(``heads``, and MGN's ``b*_head``) use other names (``*.bnneck.*`` for the BNNeck,
+``*.classifier.weight`` for the classifier), and they carry the input normalization as
+``pixel_mean``/``pixel_std`` buffers on the 0-255 scale (fast-reid issues #453, #486, #617).
+Loading them without renaming silently drops the BNNeck, which costs about one point of mAP.
+
+Renaming is not all: that fast-reid also built other networks. The catalog records of the release
+files carry the builder options of that code (see :data:`reid_fastreid.models.CODE_OPTIONS`).
 
 :data:`LEGACY_RENAMES` is the whole rename table; add a rule there when a release checkpoint turns
 up with another old name. Whatever no rule covers is listed in full by a warning and, under strict
@@ -21,8 +24,8 @@ import torch
 
 #: Old key (regular expression on the whole key) -> today's key (``re`` replacement template).
 LEGACY_RENAMES: dict[str, str] = {
-    r"heads\.bnneck\.(.+)": r"heads.bottleneck.0.\1",
-    r"heads\.classifier\.weight": "heads.weight",
+    r"(heads|b\d+_head)\.bnneck\.(.+)": r"\1.bottleneck.0.\2",
+    r"(heads|b\d+_head)\.classifier\.weight": r"\1.weight",
 }
 
 #: The normalization buffers fast-reid saved in its state dicts (images on the 0-255 scale).

@@ -15,20 +15,25 @@ from torch import nn
 
 from reid_core.nn import GeneralizedMeanPooling
 
-Pooling = Literal["avg", "gem", "gemp"]
+Pooling = Literal["avg", "gem", "gemp", "identity"]
 NeckFeat = Literal["before", "after"]
 Classifier = Literal["linear", "circle"]
 
 
 def build_pooling(kind: Pooling) -> nn.Module:
-    """``avg``: global average; ``gem``: GeM with p fixed at 3 (AGW); ``gemp``: GeM with learnable p (SBS)."""
+    """``avg``: global average; ``gem``: GeM with p fixed at 3 (AGW); ``gemp``: GeM with learnable p (SBS).
+
+    ``identity``: none, for a head fed an already pooled ``[B, C, 1, 1]`` map (the v0.1.1 MGN).
+    """
     if kind == "avg":
         return nn.AdaptiveAvgPool2d(1)
     if kind == "gem":
         return GeneralizedMeanPooling(p=3.0, learnable=False)
     if kind == "gemp":
         return GeneralizedMeanPooling(p=3.0, learnable=True)
-    raise ValueError(f"unknown pooling {kind!r}; expected 'avg', 'gem' or 'gemp'")
+    if kind == "identity":
+        return nn.Identity()
+    raise ValueError(f"unknown pooling {kind!r}; expected 'avg', 'gem', 'gemp' or 'identity'")
 
 
 def circle_margin_logits(logits: torch.Tensor, targets: torch.Tensor, scale: float, margin: float) -> torch.Tensor:
@@ -53,7 +58,7 @@ class EmbeddingHead(nn.Module):
     Args:
         feat_dim: channels of the backbone map.
         num_classes: classifier rows (training identities).
-        pooling: ``avg``, ``gem`` (fixed p=3) or ``gemp`` (learnable p).
+        pooling: ``avg``, ``gem`` (fixed p=3), ``gemp`` (learnable p) or ``identity``.
         embedding_dim: if > 0, a bias-free 1x1 convolution to this size before the BNNeck (MGN: 256).
         neck_feat: which feature the metric losses see in training: ``before`` the neck (the pooled
             backbone feature) or ``after`` it (the BNNeck output).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -21,9 +21,11 @@ from reid_core import ReIDModel
 from reid_core.nn import GeneralizedMeanPooling
 
 from .convert import pop_pixel_statistics, rename_legacy_keys, report_unmapped
-from .heads import EmbeddingHead
+from .heads import EmbeddingHead, build_pooling
 
 _STAT_TOLERANCE = 1e-5  # float32 round-off of e.g. 0.485 * 255 / 255
+
+MGNLayout = Literal["head_reduce", "pool_reduce"]
 
 
 class FastReIDModel(ReIDModel):
@@ -110,7 +112,16 @@ class MGN(FastReIDModel):
     The trunk runs up to the first block of layer3 (``backbone``). Three branches (``b1``..``b3``)
     each continue with their own copy of the rest of layer3 and of layer4 (last stride 1). Branch
     1 keeps the whole map; branch 2 also cuts it into 2 horizontal stripes and branch 3 into 3.
-    Each of the eight maps has its own head reducing it to 256 dimensions.
+    Each of the eight maps is reduced to 256 dimensions and normalized by its own BNNeck.
+
+    Where the reduction sits depends on the fast-reid code era (``layout``):
+
+    * ``head_reduce`` (today): each head ``b*_head`` pools, reduces with a 1x1 convolution
+      (``bottleneck.0``) and normalizes (``bottleneck.1``).
+    * ``pool_reduce`` (the code of the v0.1.1 release files, 2020-07-30): a module ``b*_pool``
+      per map pools, reduces, normalizes and applies a ReLU (``b*_pool.1``, ``b*_pool.2``); the
+      head is only the BNNeck (``bottleneck.0``) and the classifier. The eight share one pooling
+      module (one learnable GeM exponent, stored under every ``b*_pool.0.p``), as upstream.
 
     The recipe's non-local blocks are not part of MGN: the branches are cut from the trunk's
     stages, which leaves the blocks out (as upstream).
@@ -120,15 +131,22 @@ class MGN(FastReIDModel):
             ``layer1``..``layer4``); its modules are taken over or copied.
         num_classes: training identities.
         embedding_dim: size of each head's feature.
+        layout: ``head_reduce`` or ``pool_reduce`` (see above).
         **head: options of :class:`~reid_fastreid.heads.EmbeddingHead`.
     """
 
     classifier_keys = ("b*_head.weight",)
     #: heads in the order of the eval feature's 256-wide blocks
     HEADS = ("b1_head", "b2_head", "b3_head", "b21_head", "b22_head", "b31_head", "b32_head", "b33_head")
+    #: the ``pool_reduce`` layout's pooling modules, in the order of :attr:`HEADS`
+    POOLS = tuple(h.replace("_head", "_pool") for h in HEADS)
 
-    def __init__(self, backbone: nn.Module, num_classes: int, embedding_dim: int = 256, **head: Any) -> None:
+    def __init__(self, backbone: nn.Module, num_classes: int, embedding_dim: int = 256,
+                 layout: MGNLayout = "head_reduce", **head: Any) -> None:
         super().__init__()
+        if layout not in ("head_reduce", "pool_reduce"):
+            raise ValueError(f"MGN layout must be 'head_reduce' or 'pool_reduce', got {layout!r}")
+        self.layout = layout
         self.backbone = nn.Sequential(
             backbone.conv1, backbone.bn1, backbone.relu, backbone.maxpool,
             backbone.layer1, backbone.layer2, backbone.layer3[0],
@@ -139,20 +157,19 @@ class MGN(FastReIDModel):
         def branch() -> nn.Sequential:
             return nn.Sequential(copy.deepcopy(rest_of_layer3), copy.deepcopy(backbone.layer4))
 
-        def new_head() -> EmbeddingHead:
-            return EmbeddingHead(feat_dim, num_classes, embedding_dim=embedding_dim, **head)
-
-        self.b1 = branch()
-        self.b1_head = new_head()
-        self.b2 = branch()
-        self.b2_head = new_head()
-        self.b21_head = new_head()
-        self.b22_head = new_head()
-        self.b3 = branch()
-        self.b3_head = new_head()
-        self.b31_head = new_head()
-        self.b32_head = new_head()
-        self.b33_head = new_head()
+        for name in ("b1", "b2", "b3"):
+            setattr(self, name, branch())
+        if layout == "head_reduce":
+            for name in self.HEADS:
+                setattr(self, name, EmbeddingHead(feat_dim, num_classes, embedding_dim=embedding_dim, **head))
+            return
+        shared_pool = build_pooling(head.pop("pooling", "avg"))
+        for pool_name, head_name in zip(self.POOLS, self.HEADS):
+            reduce = nn.Conv2d(feat_dim, embedding_dim, 1, bias=False)
+            nn.init.kaiming_normal_(reduce.weight, mode="fan_out")
+            pool = nn.Sequential(shared_pool, reduce, nn.BatchNorm2d(embedding_dim), nn.ReLU(inplace=True))
+            setattr(self, pool_name, pool)
+            setattr(self, head_name, EmbeddingHead(embedding_dim, num_classes, pooling="identity", **head))
 
     def forward_features(self, x: torch.Tensor, camids: torch.Tensor | None) -> torch.Tensor | dict[str, list[torch.Tensor]]:
         """Eval: the eight 256-d BNNeck features concatenated, ``[B, 2048]``, in the order of :attr:`HEADS`.
@@ -174,6 +191,8 @@ class MGN(FastReIDModel):
                 f"(input height {x.shape[2]}); use taller images, e.g. the trained 256x128"
             )
         maps = (global_map, halves_map, thirds_map, *halves, *thirds)
+        if self.layout == "pool_reduce":
+            maps = tuple(getattr(self, name)(m) for name, m in zip(self.POOLS, maps))
         outputs = [getattr(self, name)(m) for name, m in zip(self.HEADS, maps)]
         if not self.training:
             return torch.cat(outputs, dim=1)

@@ -12,6 +12,11 @@ sbs           GeM, learnable p            after the BNNeck          circle softm
 
 ``mgn``, ``mgn_agw`` and ``mgn_sbs`` put the same heads, reduced to 256 dimensions, on MGN's
 eight branches. Every builder is also an attribute of this module.
+
+By default a builder makes the network of today's fast-reid. The options in :data:`CODE_OPTIONS`
+make the network of an older fast-reid instead; the catalog records of fast-reid's own release
+files set them, since those files were written by the code of 2020-07-30 (see
+``docs/families/fastreid.md``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,17 @@ from reid_core import ReIDModel
 from . import family
 from .backbones import build_resnest_backbone, build_resnet_backbone
 from .meta_arch import MGN, Baseline
+
+#: Builder options that select an older fast-reid's network (defaults: today's fast-reid):
+CODE_OPTIONS: dict[str, str] = {
+    "stem_pool": "ResNet stem max pooling: 'ceil' (today: padding 0, ceil mode) or 'padded' (padding 1, "
+                 "fast-reid before 2020-08-14)",
+    "layer4_dilation": "ResNeSt layer4 dilation at last stride 1: 2 (today) or 1 (fast-reid of 2020-07-30)",
+    "non_local": "non-local blocks in layers 2-3, overriding the recipe (ResNeSt: today none; the AGW and "
+                 "SBS recipes of 2020-07-30 had them)",
+    "mgn_layout": "MGN: 'head_reduce' (today: each head reduces to 256) or 'pool_reduce' (2020-07-30: "
+                  "b*_pool modules pool, reduce, normalize and ReLU before each head)",
+}
 
 PAPERS = {
     "bagtricks": "https://arxiv.org/abs/1903.07071",
@@ -49,31 +65,50 @@ RECIPES: dict[str, tuple[dict[str, Any], bool, str]] = {
 
 def _light(module: str, function: str, **kwargs: Any) -> Callable[[bool], nn.Module]:
     # Imported when built: the timm-based backbones are not needed by the other models.
-    def build(non_local: bool) -> nn.Module:
+    def build(recipe_non_local: bool) -> nn.Module:
         return getattr(importlib.import_module(f"{__package__}.backbones.{module}"), function)(**kwargs)
 
     return build
 
 
-#: backbone tag -> (builder taking the recipe's non-local switch, feature channels, description)
-BACKBONES: dict[str, tuple[Callable[[bool], nn.Module], int, str]] = {
-    "R50": (lambda nl: build_resnet_backbone(50, non_local=nl), 2048, "ResNet-50"),
-    "R50_ibn": (lambda nl: build_resnet_backbone(50, ibn=True, non_local=nl), 2048, "ResNet-50-IBN-a"),
-    "R101_ibn": (lambda nl: build_resnet_backbone(101, ibn=True, non_local=nl), 2048, "ResNet-101-IBN-a"),
-    "SeR50": (lambda nl: build_resnet_backbone(50, se=True, non_local=nl), 2048, "SE-ResNet-50"),
-    # fast-reid's ResNeSt builder has neither an IBN nor a non-local switch.
-    "S50": (lambda nl: build_resnest_backbone(50), 2048, "ResNeSt-50"),
-    "S50_ibn": (lambda nl: build_resnest_backbone(50), 2048, "ResNeSt-50 (the IBN switch has no effect)"),
-    "mobilenet_v3_large": (_light("mobilenetv3", "build_mobilenetv3_backbone"), 1280, "MobileNetV3-Large"),
-    "osnet_x1_0": (_light("osnet", "build_osnet_backbone", ibn=False), 512, "OSNet x1.0"),
-    "osnet_ibn_x1_0": (_light("osnet", "build_osnet_backbone", ibn=True), 512, "OSNet-IBN x1.0"),
-    "densenet121": (_light("timm_backbones", "build_timm_backbone", arch="densenet121"), 1024, "DenseNet-121 (timm)"),
+def _resnet(depth: int, **fixed: Any) -> Callable[..., nn.Module]:
+    def build(recipe_non_local: bool, *, non_local: bool | None = None, stem_pool: str = "ceil") -> nn.Module:
+        nl = recipe_non_local if non_local is None else non_local
+        return build_resnet_backbone(depth, non_local=nl, stem_pool=stem_pool, **fixed)
+
+    return build
+
+
+def _resnest(recipe_non_local: bool, *, non_local: bool = False, layer4_dilation: int = 2) -> nn.Module:
+    # Today's fast-reid ResNeSt ignores the recipe's non-local switch; `non_local` restores the 2020 blocks.
+    return build_resnest_backbone(50, non_local=non_local, layer4_dilation=layer4_dilation)
+
+
+#: backbone tag -> (builder taking the recipe's non-local switch and the backbone's code options,
+#: feature channels, description, the code options it takes)
+BACKBONES: dict[str, tuple[Callable[..., nn.Module], int, str, frozenset[str]]] = {
+    "R50": (_resnet(50), 2048, "ResNet-50", frozenset({"stem_pool", "non_local"})),
+    "R50_ibn": (_resnet(50, ibn=True), 2048, "ResNet-50-IBN-a", frozenset({"stem_pool", "non_local"})),
+    "R101_ibn": (_resnet(101, ibn=True), 2048, "ResNet-101-IBN-a", frozenset({"stem_pool", "non_local"})),
+    "SeR50": (_resnet(50, se=True), 2048, "SE-ResNet-50", frozenset({"stem_pool", "non_local"})),
+    # fast-reid's ResNeSt builder has no IBN switch.
+    "S50": (_resnest, 2048, "ResNeSt-50", frozenset({"layer4_dilation", "non_local"})),
+    "S50_ibn": (_resnest, 2048, "ResNeSt-50 (the IBN switch has no effect)",
+                frozenset({"layer4_dilation", "non_local"})),
+    "mobilenet_v3_large": (_light("mobilenetv3", "build_mobilenetv3_backbone"), 1280, "MobileNetV3-Large",
+                           frozenset()),
+    "osnet_x1_0": (_light("osnet", "build_osnet_backbone", ibn=False), 512, "OSNet x1.0", frozenset()),
+    "osnet_ibn_x1_0": (_light("osnet", "build_osnet_backbone", ibn=True), 512, "OSNet-IBN x1.0", frozenset()),
+    "densenet121": (_light("timm_backbones", "build_timm_backbone", arch="densenet121"), 1024,
+                    "DenseNet-121 (timm)", frozenset()),
     "convnext_tiny": (_light("timm_backbones", "build_timm_backbone", arch="convnext_tiny"), 768,
-                      "ConvNeXt-Tiny at output stride 16 (timm)"),
-    "inception_v3": (_light("timm_backbones", "build_timm_backbone", arch="inception_v3"), 2048, "Inception-v3 (timm)"),
-    "inception_v4": (_light("timm_backbones", "build_timm_backbone", arch="inception_v4"), 1536, "Inception-v4 (timm)"),
+                      "ConvNeXt-Tiny at output stride 16 (timm)", frozenset()),
+    "inception_v3": (_light("timm_backbones", "build_timm_backbone", arch="inception_v3"), 2048,
+                     "Inception-v3 (timm)", frozenset()),
+    "inception_v4": (_light("timm_backbones", "build_timm_backbone", arch="inception_v4"), 1536,
+                     "Inception-v4 (timm)", frozenset()),
     "inception_resnet_v2": (_light("timm_backbones", "build_timm_backbone", arch="inception_resnet_v2"), 1536,
-                            "Inception-ResNet-v2 (timm)"),
+                            "Inception-ResNet-v2 (timm)", frozenset()),
 }
 
 #: backbones with torchvision-style stages (``layer4`` is where Grad-CAM looks)
@@ -83,7 +118,10 @@ _S50_IBN_NOTE = (
     "Structurally identical to its _S50 twin: the seed's fast-reid ResNeSt builder ignores the IBN "
     "switch, so there are no IBN layers (kept that way so that the seed's weights load)."
 )
-_S50_NL_NOTE = "fast-reid's ResNeSt builder adds no non-local blocks, so this S50 model has none."
+_S50_NL_NOTE = (
+    "Today's fast-reid ResNeSt builder adds no non-local blocks, so this S50 model has none by default; "
+    "the fast-reid of fast-reid's own release files had them (non_local=True, set by those records)."
+)
 _MGN_NL_NOTE = (
     "MGN's branches are cut from the trunk's stages, so the recipe's non-local blocks are not in "
     "the network (as upstream)."
@@ -121,13 +159,22 @@ def _notes(arch: str, recipe: str, backbone: str) -> str:
 
 def _make_builder(name: str, arch: str, recipe: str, backbone: str) -> Callable[..., ReIDModel]:
     head, non_local, recipe_text = RECIPES[recipe]
-    make_backbone, _, backbone_text = BACKBONES[backbone]
+    make_backbone, _, backbone_text, code_options = BACKBONES[backbone]
+    takes = code_options | ({"mgn_layout"} if arch == "mgn" else set())
 
     def builder(num_classes: int = 751, camera_num: int = 0, **kwargs: Any) -> ReIDModel:
+        code = {k: kwargs.pop(k) for k in list(kwargs) if k in CODE_OPTIONS}
+        wrong = sorted(set(code) - takes)
+        if wrong:
+            raise ValueError(
+                f"{name}: option {', '.join(wrong)} does not apply to this model "
+                f"(its code options: {', '.join(sorted(takes)) or 'none'})"
+            )
+        layout = code.pop("mgn_layout", "head_reduce")
         options = {**head, **kwargs}
         if arch == "mgn":
-            return MGN(make_backbone(False), num_classes, **options)
-        return Baseline(make_backbone(non_local), num_classes, **options)
+            return MGN(make_backbone(False, **code), num_classes, layout=layout, **options)
+        return Baseline(make_backbone(non_local, **code), num_classes, **options)
 
     if arch == "mgn":
         where = "on MGN's eight 256-d heads"
@@ -136,9 +183,11 @@ def _make_builder(name: str, arch: str, recipe: str, backbone: str) -> Callable[
     else:
         where = "on one head"
     builder.__name__ = builder.__qualname__ = name
+    options_doc = "".join(f"\n* ``{k}``: {CODE_OPTIONS[k]}" for k in sorted(takes))
     builder.__doc__ = (
         f"{backbone_text} with {recipe_text}, {where}.\n\n"
-        "Keyword options go to :class:`reid_fastreid.heads.EmbeddingHead` (e.g. ``scale``, ``margin``)."
+        "Keyword options go to :class:`reid_fastreid.heads.EmbeddingHead` (e.g. ``scale``, ``margin``)"
+        + (f", except the code options, which build an older fast-reid's network:\n{options_doc}" if takes else ".")
     )
     builder.__module__ = __name__
     return builder

@@ -31,6 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decode", default="cpu", choices=["cpu", "cuda"], help="where JPEG files are decoded (default cpu)")
     p.add_argument("--no-end-to-end", action="store_true", help="time the model alone")
     p.add_argument("--num-ids", type=int, default=200, help="identities of the synthetic dataset read end to end (default 200)")
+    p.add_argument("--backend", action="append", choices=["torch", "onnxruntime", "openvino", "tensorrt"],
+                   help="compare inference backends side by side on the same batches (repeatable); "
+                   "PyTorch eager is always measured as the baseline")
+    p.add_argument("--precision", action="append", choices=["fp32", "fp16", "int8"],
+                   help="precisions to run each --backend at (repeatable; default fp32)")
+    p.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the fastest counts (default 3)")
 
 
 def _sync(device: torch.device) -> None:
@@ -74,7 +80,81 @@ def end_to_end(model: torch.nn.Module, device: torch.device, args: argparse.Name
     return n / (time.perf_counter() - t0), n
 
 
+def _timed(fn, repeat: int) -> float:
+    """The fastest of ``repeat`` runs, in seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def compare_backends(args: argparse.Namespace) -> list[dict]:
+    """Throughput at ``--batch-size`` and latency at batch 1 of each backend, on the same images."""
+    import numpy as np
+
+    from ..deploy import Embedder
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = create_model(args.model).eval()
+    h, w = model.input_size
+    batch = np.random.default_rng(0).random((args.batch_size, 3, h, w), dtype=np.float32)
+    one = batch[:1]
+    cams = np.zeros(args.batch_size, dtype=np.int64)
+    batches = args.batches or 3
+    rows = []
+
+    @torch.no_grad()
+    def eager(x: np.ndarray) -> None:
+        t = torch.from_numpy(x).to(device)
+        kwargs = {"camids": torch.from_numpy(cams[: len(x)]).to(device)} if model.camera_aware else {}
+        model.to(device)(t, **kwargs)
+        _sync(device)
+
+    def measure(name: str, precision: str, fn, parity: str) -> dict:
+        fn(one)  # warm-up
+        fn(batch)
+        many = _timed(lambda: [fn(batch) for _ in range(batches)], args.repeat)
+        lat1 = _timed(lambda: fn(one), max(args.repeat, 5))
+        lat_b = many / batches
+        row = {"backend": name, "precision": precision, "images_per_s": args.batch_size * batches / many,
+               "latency_1_ms": 1e3 * lat1, f"latency_{args.batch_size}_ms": 1e3 * lat_b, "parity": parity}
+        rows.append(row)
+        return row
+
+    base = measure("eager", "fp32", eager, "reference")
+    print(f"{args.model} (random weights), input 3x{h}x{w}, batch {args.batch_size}, {device}, "
+          f"{torch.get_num_threads()} threads; fastest of {args.repeat} runs of {batches} batches")
+    print(f"{'backend':12s} {'precision':9s} {'images/s':>10s} {'vs eager':>9s} {'batch 1 ms':>11s} "
+          f"{'batch ' + str(args.batch_size) + ' ms':>12s}  parity")
+
+    def show(r: dict) -> None:
+        print(f"{r['backend']:12s} {r['precision']:9s} {r['images_per_s']:10.1f} "
+              f"{r['images_per_s'] / base['images_per_s']:8.2f}x {r['latency_1_ms']:11.2f} "
+              f"{r[f'latency_{args.batch_size}_ms']:12.1f}  {r['parity']}")
+
+    show(base)
+    for backend in args.backend:
+        for precision in args.precision or ["fp32"]:
+            try:
+                embed = Embedder(model, backend=backend, precision=precision, device=device,
+                                 batch_size=args.batch_size)
+            except Exception as e:  # one backend that cannot run here must not hide the others
+                print(f"{backend:12s} {precision:9s} not run: {e}")
+                continue
+            parity = embed.parity.summary().split(": ", 1)[1] if embed.parity else "-"
+            show(measure(backend, precision, lambda x, e=embed: e.backend(x, cams[: len(x)]), parity))
+    for r in rows:
+        r["vs_eager"] = r["images_per_s"] / base["images_per_s"]
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.backend:
+        compare_backends(args)
+        return 0
     device = torch.device(args.device)
     batches = args.batches or (30 if device.type == "cuda" else 5)
     model = create_model(args.model).eval().to(device)

@@ -185,10 +185,10 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from ..hub import fetch_file
+    from ..hub import fetch_weights
     from ..pretrained import weights_record
 
     record = weights_record(args.model, args.dataset, args.source)
-    path = fetch_file(record.url, sha256=record.sha256, what=f"{args.model} on {args.dataset}")
+    path = fetch_weights(record, what=f"{args.model} on {args.dataset}")
     print(path)
     return 0

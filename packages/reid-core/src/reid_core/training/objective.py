@@ -19,6 +19,8 @@ fastreid        ``{"logits", "features"}``; lists of 8 for MGN; the    ``COS_LOG
 transreid       ``{"logits": 5 or 1, "features": 5 or 1}``; logits     ``BRANCH_WEIGHTING``
                 need ``MODEL.KWARGS.with_classifier``                  ``global_local``
 abd             ``{"logits": 3, "features": 3, "fmaps": {...}}``       ``REGULARIZERS`` (OF, OW)
+clipreid        stage 1 ``{"losses"}`` (image-text contrastive);       ``EXTRA_WEIGHT`` (I2T); the
+                stage 2 ``{"logits": 2, "features": 3, "losses"}``     model takes ``targets=``
 bot, agw,       ``(logits, features)``                                 plain
 apnet, dpr
 ==============  =====================================================  ==============================

@@ -37,10 +37,19 @@ def family_recipes(module: str) -> dict[str, Any]:
     return {"recipes": data.get("recipes") or {}, "models": data.get("models") or {}}
 
 
-def recipe_for(model: str) -> tuple[str, dict[str, Any]]:
-    """``(recipe name, config overrides)`` for ``model``; ``("default", {})`` when the family has none."""
+def recipe_for(model: str, name: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``(recipe name, config overrides)`` for ``model``; ``("default", {})`` when the family has none.
+
+    ``name`` picks another recipe of the model's family (e.g. a second training stage) instead of
+    the one its ``models`` mapping gives.
+    """
     family, _ = REGISTRY.lookup(model)
     data = family_recipes(family.module)
+    if name:
+        if name not in data["recipes"]:
+            known = ", ".join(sorted(data["recipes"])) or "none"
+            raise RegistryError(f"{family.package} has no recipe {name!r}; its recipes: {known}")
+        return name, resolve_recipe(data["recipes"], name, family.module)
     for pattern, name in data["models"].items():
         if fnmatch.fnmatchcase(model, pattern):
             return name, resolve_recipe(data["recipes"], name, family.module)

@@ -332,6 +332,8 @@ class Trainer:
             images = images.contiguous(memory_format=torch.channels_last)
         targets = batch["pid"].to(self.device, non_blocking=True)
         kwargs = {"camids": batch["camid"].to(self.device)} if self.camera_aware else {}
+        if getattr(self.net, "wants_targets", False):  # e.g. CLIP-ReID: text features of the batch's identities
+            kwargs["targets"] = targets
         autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext())
         with autocast:
             out = self.model(images, **kwargs)

@@ -1,10 +1,12 @@
 """fast-reid's ResNet backbone (``build_resnet_backbone``): ResNet-50/101 with IBN, SE, non-local.
 
-The trunk is :class:`reid_core.nn.ResNet`; only the stem's max pooling is fast-reid's own (see
-:func:`build_resnet_backbone`).
+The trunk is :class:`reid_core.nn.ResNet`; only the stem's max pooling is fast-reid's own, and
+it changed between fast-reid's code eras (see :data:`STEM_POOLS`).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from torch import nn
 
@@ -18,6 +20,16 @@ NON_LOCAL_STAGES: dict[int, tuple[int, int, int, int]] = {
 }
 
 
+StemPool = Literal["ceil", "padded"]
+
+#: The stem's 3x3/2 max pooling. ``ceil``: no padding, rounding up (fast-reid since 2020-08-14);
+#: ``padded``: padding 1, rounding down, as torchvision (fast-reid before, the v0.1.1 release files).
+STEM_POOLS: dict[str, dict[str, int | bool]] = {
+    "ceil": {"padding": 0, "ceil_mode": True},
+    "padded": {"padding": 1, "ceil_mode": False},
+}
+
+
 def build_resnet_backbone(
     depth: int = 50,
     *,
@@ -25,6 +37,7 @@ def build_resnet_backbone(
     se: bool = False,
     non_local: bool = False,
     last_stride: int = 1,
+    stem_pool: StemPool = "ceil",
 ) -> ResNet:
     """A ResNet trunk as fast-reid builds it; returns the last stage's map ``[B, 2048, H/16, W/16]``.
 
@@ -34,9 +47,12 @@ def build_resnet_backbone(
         se: a squeeze-and-excitation layer (``se.fc.0``/``se.fc.2``) in every block.
         non_local: non-local blocks in layers 2 and 3 (AGW and SBS recipes).
         last_stride: stride of layer4 (1 in every fast-reid recipe).
+        stem_pool: the stem's max pooling, ``ceil`` or ``padded`` (see :data:`STEM_POOLS`).
     """
     if depth not in NON_LOCAL_STAGES:
         raise ValueError(f"fast-reid ResNet depth must be one of {sorted(NON_LOCAL_STAGES)}, got {depth}")
+    if stem_pool not in STEM_POOLS:
+        raise ValueError(f"stem_pool must be one of {sorted(STEM_POOLS)}, got {stem_pool!r}")
     backbone = ResNet(
         depth,
         last_stride=last_stride,
@@ -44,7 +60,7 @@ def build_resnet_backbone(
         se=se,
         non_local=NON_LOCAL_STAGES[depth] if non_local else (0, 0, 0, 0),
     )
-    # fast-reid pools the stem without padding and rounds up; the window positions differ from
-    # torchvision's padded pooling, and the weights were trained with fast-reid's.
-    backbone.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=0, ceil_mode=True)
+    # The window positions differ between the two poolings, and each set of weights was trained
+    # with one of them: features computed with the other are far off (see docs/families/fastreid.md).
+    backbone.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, **STEM_POOLS[stem_pool])
     return backbone

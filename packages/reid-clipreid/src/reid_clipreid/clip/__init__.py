@@ -1,0 +1,1 @@
+"""OpenAI CLIP pieces CLIP-ReID builds on, under CLIP's parameter names."""
