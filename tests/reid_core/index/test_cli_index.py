@@ -91,10 +91,22 @@ def test_search_with_another_model_is_refused(folders, tmp_path, capsys):
     assert main(["index", "build", "tiny_net", "--random-init", "--images", str(gallery), "--out", str(out),
                  "--device", "cpu", "--no-progress", "--num-workers", "0"]) == 0
     index = GalleryIndex.load(out)
-    # the index says it was built at another input size than the model now gives
-    index.model_card["input_size"] = [384, 128]
+    # the index says it was built with another normalization than the model now has
+    index.model_card["mean"] = [0.1, 0.2, 0.3]
     index.save(out)
     assert main(["index", "search", str(out), "--images", str(query), "--device", "cpu", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "input_size" in err and "not comparable" in err
-    assert np.asarray(GalleryIndex.load(out).model_card["input_size"]).tolist() == [384, 128]
+    assert "mean" in err and "not comparable" in err
+    assert np.asarray(GalleryIndex.load(out).model_card["mean"]).tolist() == [0.1, 0.2, 0.3]
+
+
+def test_an_index_built_at_another_input_size_is_searched_at_that_size(folders, tmp_path, capsys):
+    gallery, query = folders
+    out = tmp_path / "ix"
+    assert main(["index", "build", "tiny_net", "--random-init", "--images", str(gallery), "--out", str(out),
+                 "--input-size", "64x32", "--device", "cpu", "--no-progress", "--num-workers", "0"]) == 0
+    assert np.asarray(GalleryIndex.load(out).model_card["input_size"]).tolist() == [64, 32]
+    capsys.readouterr()
+    assert main(["index", "search", str(out), "--images", str(query), "--device", "cpu", "--no-progress",
+                 "--num-workers", "0"]) == 0
+    assert capsys.readouterr().out.strip()

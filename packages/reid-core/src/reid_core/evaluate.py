@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
+import types
 from typing import Any
 
 import torch
@@ -22,7 +24,8 @@ def evaluate(
     batch_size: int = 128,
     device: str | torch.device | None = None,
     amp: bool | None = None,
-    flip: bool = False,
+    flip: bool | None = None,
+    input_size: tuple[int, int] | None = None,
     num_workers: int | None = None,
     rerank: bool = False,
     metric: str = "cosine",
@@ -37,7 +40,10 @@ def evaluate(
         dataset: a :class:`~reid_core.data.ReIDDataset` or a name for
             :func:`~reid_core.data.build_dataset` (``"market1501"``, ``"synthetic"``, ...).
         root: the dataset folder or its parent, when ``dataset`` is a name.
-        batch_size, device, amp, flip, num_workers: see :func:`~reid_core.extract_features`.
+        batch_size, device, amp, num_workers: see :func:`~reid_core.extract_features`.
+        flip: test-time flip; default the model's ``meta.test_flip`` (its weights' own setting).
+        input_size: (H, W) to run at; default the size the model's weights were trained at
+            (a different one is warned about).
         rerank: k-reciprocal re-ranking.
         metric: ``"cosine"`` or ``"euclidean"``.
         progress: progress bars while extracting.
@@ -54,9 +60,10 @@ def evaluate(
     if isinstance(model, str):
         from .pretrained import load
 
-        model = load(model, dataset.name, device=device)
-    common = {"batch_size": batch_size, "device": device, "amp": amp, "flip": flip, "num_workers": num_workers,
-              "progress": progress}
+        model = load(model, dataset.name, device=device, input_size=input_size, flip=flip)
+        input_size = flip = None  # now the model's own
+    common = {"batch_size": batch_size, "device": device, "amp": amp, "flip": flip, "input_size": input_size,
+              "num_workers": num_workers, "progress": progress}
     t0 = time.perf_counter()
     q = extract_features(model, dataset.query, desc="query", **common)
     g = extract_features(model, dataset.gallery, desc="gallery", **common)
@@ -67,3 +74,13 @@ def evaluate(
     result = evaluate_features(qf, gf, q.pids, g.pids, q.camids, g.camids, metric=metric, rerank=rerank, **kwargs)
     result.extra.update({"extract_s": t1 - t0, "score_s": time.perf_counter() - t1})
     return result
+
+
+class _CallableModule(types.ModuleType):
+    # ``import reid_core.evaluate`` binds this module as ``reid_core.evaluate``, where users call
+    # the function: the module answers the call.
+    def __call__(self, *args: Any, **kwargs: Any) -> EvalResult:
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

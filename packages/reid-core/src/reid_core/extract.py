@@ -97,6 +97,12 @@ def _input_size(model: nn.Module, input_size: tuple[int, int] | None) -> tuple[i
     return tuple(meta.input_size) if meta is not None else (256, 128)
 
 
+def _flip(model: nn.Module, flip: bool | None) -> bool:
+    if flip is not None:
+        return bool(flip)
+    return bool(getattr(getattr(model, "meta", None), "test_flip", False))
+
+
 def _camera_aware(model: nn.Module) -> bool:
     meta = getattr(model, "meta", None)
     return bool(meta is not None and meta.camera_aware)
@@ -194,7 +200,7 @@ def extract_features(
     batch_size: int = 128,
     device: str | torch.device | None = None,
     amp: bool | None = None,
-    flip: bool = False,
+    flip: bool | None = None,
     num_workers: int | None = None,
     decode: str = "cpu",
     input_size: tuple[int, int] | None = None,
@@ -211,10 +217,12 @@ def extract_features(
         batch_size: images per forward pass.
         device: where to run; by default where the model is. The model is moved there.
         amp: fp16 autocast; by default on for CUDA, off elsewhere.
-        flip: average the features of each image and of its horizontal mirror.
+        flip: average the features of each image and of its horizontal mirror; default the
+            model's ``meta.test_flip`` (the setting its weights were tested with).
         num_workers: DataLoader workers decoding images (default: up to 8, one per CPU core).
         decode: ``"cpu"`` (in the workers) or ``"cuda"`` (JPEG files only, batched on the GPU).
-        input_size: (H, W) to resize to; default the model's ``input_size``.
+        input_size: (H, W) to resize to; default the model's ``input_size`` (the size its
+            weights were trained at). A size other than that gives a warning naming both.
         progress: show a tqdm progress bar.
         desc: label of the progress bar.
 
@@ -229,6 +237,11 @@ def extract_features(
         raise ValueError("extract_features: decode='cuda' needs a CUDA device")
     use_amp = (device.type == "cuda") if amp is None else bool(amp)
     size = _input_size(model, input_size)
+    flip = _flip(model, flip)
+    if not isinstance(data, (DataLoader, ImageDataset)) or decode == "cuda":  # else the data's own transform sizes
+        from .pretrained import check_input_size
+
+        check_input_size(model, input_size)
     workers = _default_workers() if num_workers is None else num_workers
     batches, total, encoded = _batches(data, size, batch_size, workers, decode, device)
     if encoded:
@@ -305,16 +318,18 @@ def similarity(
     *,
     camid_a: int = 0,
     camid_b: int = 0,
-    flip: bool = False,
+    flip: bool | None = None,
 ) -> float:
     """Cosine similarity of the features of two person crops, in [-1, 1]: are they the same person?
 
     Images may be paths, PIL images, uint8 ``[3, H, W]`` tensors or float ones in [0, 1]; they
     are resized to the model's input size. Camids only matter for camera-aware models. Where to
     draw the line between "same" and "different" depends on the model: calibrate it on pairs
-    of your own data (e.g. with :func:`reid_core.evaluation.roc_at_fpr`).
+    of your own data (e.g. with :func:`reid_core.evaluation.roc_at_fpr`). ``flip`` defaults to
+    the model's ``meta.test_flip``.
     """
     size = _input_size(model, None)
+    flip = _flip(model, flip)
     device = _model_device(model)
     images = torch.stack([_as_image(image_a, size), _as_image(image_b, size)]).to(device)
     was_training = model.training

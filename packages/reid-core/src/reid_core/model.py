@@ -32,6 +32,9 @@ class ModelMeta:
     family: str  #: the family that registers it, e.g. ``"fastreid"``
     feature_dim: int  #: size D of the eval-mode features
     input_size: tuple[int, int] = (256, 128)  #: (H, W) the weights were trained at
+    test_flip: bool = False  #: whether features average each image's and its mirror's (the weights' test setting)
+    trained_size: tuple[int, int] | None = None  #: (H, W) of the loaded weights, set by ``reid_core.load``;
+    #: ``None``: not known (no weights, or a file that does not say). A different ``input_size`` is warned about.
     mean: tuple[float, float, float] = IMAGENET_MEAN  #: per-channel mean of images in [0, 1]
     std: tuple[float, float, float] = IMAGENET_STD  #: per-channel std of images in [0, 1]
     camera_aware: bool = False  #: whether ``camids`` change the features (TransReID's SIE)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from .catalog import DEFAULT_SOURCE, WeightsInfo
 from .checkpoint import load_weights, read_checkpoint, unwrap_state_dict
@@ -49,6 +50,8 @@ def load(
     device: str | torch.device | None = None,
     source: str | None = None,
     progress: bool = True,
+    input_size: tuple[int, int] | None = None,
+    flip: bool | None = None,
     **kwargs: Any,
 ) -> ReIDModel:
     """A model with trained weights, in eval mode.
@@ -61,10 +64,20 @@ def load(
         device: where to put the model (default: CPU).
         source: which catalogued source to use (default ``seed``; e.g. ``fastreid``).
         progress: show a progress bar while downloading.
+        input_size: (H, W) to run at instead of the size the weights were trained at (warned
+            about when it differs).
+        flip: test-time flip (average each image's features with its mirror's) instead of the
+            weights' own setting.
         **kwargs: family-specific build options.
 
     The file is downloaded once into the cache (see :mod:`reid_core.hub`), verified, and loaded
     with ``weights_only=True`` and strict key matching.
+
+    The input size and test-time flip travel with the weights: a reid-zoo training checkpoint
+    gives its ``INPUT.SIZE`` and ``TEST.FLIP`` (and the ``MODEL.KWARGS`` it was built with), a
+    catalogued file its record's ``input_size``. They land in ``model.meta`` (``input_size``,
+    ``test_flip``, ``trained_size``), which :func:`~reid_core.extract_features`, the
+    evaluation, the pictures and the export read.
     """
     record = weights_record(name, dataset, source) if dataset is not None else None
     if weights is None:
@@ -82,16 +95,90 @@ def load(
         if weights is not None and not _is_url(str(weights)):
             raise
         raise CheckpointError(f"{e}. The cached file is unusable: delete {path} and retry") from None
+    trained = training_settings(state, path) if weights is not None else {}
     build = {"num_classes": record.num_classes, "camera_num": record.camera_num} if record else {}
     if weights is not None:
+        build.update(trained.get("build", {}))
         build.update(_build_args_from(name, state, build))
     if record is not None:
         build.update(record.build)
     model = create_model(name, **{**build, **kwargs})
-    if record is not None and record.input_size is not None:
-        model.attach_meta(dataclasses.replace(model.meta, input_size=record.input_size))
+    own_size = trained.get("input_size") or (record.input_size if record is not None else None)
+    if own_size is None and record is not None:
+        own_size = model.meta.input_size  # a record without a size was trained at the model's default
+    model.attach_meta(dataclasses.replace(
+        model.meta, input_size=own_size or model.meta.input_size, test_flip=bool(trained.get("flip", False)),
+        trained_size=own_size,
+    ))
     load_weights(model, state, strict=True)
+    set_input(model, input_size=input_size, flip=flip)
     return model.to(device or "cpu").eval()
+
+
+#: MODEL.KWARGS that only matter for training from scratch, not for rebuilding trained weights
+_TRAINING_ONLY_KWARGS = ("backbone_weights", "pretrained", "pretrained_path")
+
+
+def training_settings(state: dict, path: str | os.PathLike = "checkpoint") -> dict[str, Any]:
+    """What a reid-zoo training checkpoint says about how to run its weights.
+
+    Returns ``{"input_size": (H, W), "flip": bool, "build": {...}}`` read from the config the
+    trainer stores (``INPUT.SIZE``, ``TEST.FLIP``, ``MODEL.KWARGS``), or ``{}`` for a file
+    that carries no such config (a plain state dict, an upstream checkpoint).
+    """
+    text = state.get("config")
+    if not isinstance(text, str):
+        return {}
+    try:
+        cfg = yaml.safe_load(text)
+        size = tuple(int(v) for v in cfg["INPUT"]["SIZE"])
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"INPUT.SIZE {cfg['INPUT']['SIZE']!r} is not (H, W)")
+        flip = bool(cfg.get("TEST", {}).get("FLIP", False))
+        kwargs = dict(cfg.get("MODEL", {}).get("KWARGS") or {})
+    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise WeightsError(f"{path}: cannot read the training config stored in the checkpoint: {e}") from e
+    build = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k not in _TRAINING_ONLY_KWARGS}
+    return {"input_size": size, "flip": flip, "build": build}
+
+
+def _size_text(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def check_input_size(model: Any, input_size: tuple[int, int] | None, *, stacklevel: int = 3) -> None:
+    """Warn when ``input_size`` differs from the size ``model``'s weights were trained at."""
+    meta = getattr(model, "meta", None)
+    own = getattr(meta, "trained_size", None)
+    if input_size is None or own is None or tuple(input_size) == tuple(own):
+        return
+    warnings.warn(
+        f"{meta.name}: running at input size {_size_text(input_size)} (H x W), but its weights were trained at "
+        f"{_size_text(own)}; features at another size are usually much worse",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def set_input(model: ReIDModel, *, input_size: tuple[int, int] | None = None, flip: bool | None = None) -> ReIDModel:
+    """Make ``model`` run at ``input_size`` (H, W) and with or without test-time ``flip`` from now on.
+
+    Every tool that reads images takes both from ``model.meta``. ``None`` keeps the current
+    value. A size other than the one the weights were trained at gives a warning naming both.
+    Returns the model.
+    """
+    changes: dict[str, Any] = {}
+    if input_size is not None:
+        size = tuple(int(v) for v in input_size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"input_size must be (H, W) with positive sides, got {input_size!r}")
+        check_input_size(model, size)
+        changes["input_size"] = size
+    if flip is not None:
+        changes["test_flip"] = bool(flip)
+    if changes:
+        model.attach_meta(dataclasses.replace(model._meta(), **changes))
+    return model
 
 
 def _build_args_from(name: str, state: dict, default: dict) -> dict:

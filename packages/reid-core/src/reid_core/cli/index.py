@@ -14,20 +14,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..errors import ReidError
-from .eval import add_model_arguments, build_model, default_device
-from .extract import add_shard_arguments, extract_folder
+from . import COMMANDS
+from ._options import amp_options, input_options, positive_int, regex, run_options, weights_options
+from .eval import build_model, check_model_name, default_device
+from .extract import extract_folder, shard_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("index", help="build, extend and search a persistent gallery index (FAISS + SQLite)")
+    p = sub.add_parser("index", help=COMMANDS["index"][1])
     inner = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
 
     b = inner.add_parser("build", help="extract a folder of images into a new index",
-                         description="Extract features of every image under --images and write an index to --out.")
-    add_model_arguments(b)
+                         description="Extract features of every image under --images and write an index to --out.",
+                         parents=[weights_options(), input_options(), run_options(), amp_options(), shard_options()])
     b.add_argument("--images", required=True, help="folder of gallery images (searched recursively)")
     b.add_argument("--out", required=True, help="the index folder to write")
     b.add_argument("--dataset", help="load the model's catalogued weights trained on this dataset")
@@ -37,25 +37,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="index parameter, repeatable: nlist, m, nbits, nprobe (ivfpq); M, ef_construction, "
                    "ef_search (hnsw)")
-    b.add_argument("--camera-pattern", help=r"regex whose first group is the camera in a file name, e.g. 'c(\d+)'")
-    b.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_shard_arguments(b)
+    b.add_argument("--camera-pattern", type=regex,
+                   help=r"regex whose first group is the camera in a file name, e.g. 'c(\d+)'")
     b.set_defaults(func=run_build)
 
-    a = inner.add_parser("add", help="extract more images into an existing index, with the index's model")
+    a = inner.add_parser("add", help="extract more images into an existing index, with the index's model",
+                         parents=[run_options(), shard_options()])
     a.add_argument("index", help="the index folder")
-    _add_runtime_arguments(a)
     a.add_argument("--images", required=True, help="folder of images to add")
-    a.add_argument("--camera-pattern", help=r"regex whose first group is the camera in a file name")
-    add_shard_arguments(a)
+    a.add_argument("--camera-pattern", type=regex, help=r"regex whose first group is the camera in a file name")
     a.set_defaults(func=run_add)
 
-    s = inner.add_parser("search", help="the nearest gallery entries of every image of a folder")
+    s = inner.add_parser("search", help="the nearest gallery entries of every image of a folder",
+                         parents=[run_options()])
     s.add_argument("index", help="the index folder")
-    _add_runtime_arguments(s)
     s.add_argument("--images", required=True, help="folder of query images")
-    s.add_argument("--topk", type=int, default=10, help="neighbours per query (default 10)")
-    s.add_argument("--camera-pattern", help=r"regex whose first group is the camera in a file name")
+    s.add_argument("--topk", type=positive_int, default=10, help="neighbours per query (default 10)")
+    s.add_argument("--camera-pattern", type=regex, help=r"regex whose first group is the camera in a file name")
     s.add_argument("--exclude-same-camera", action="store_true", help="leave out the query's own camera")
     s.add_argument("--out", help="write the results to this .csv or .json file instead of printing them")
     s.set_defaults(func=run_search)
@@ -63,13 +61,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     i = inner.add_parser("info", help="what an index holds and how it was built")
     i.add_argument("index", help="the index folder")
     i.set_defaults(func=run_info)
-
-
-def _add_runtime_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per forward pass (default 128)")
-    p.add_argument("--num-workers", type=int, default=None, help="image decoding workers (default: one per core, up to 8)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _params(items: list[str]) -> dict[str, Any]:
@@ -93,7 +84,7 @@ def _card(args: argparse.Namespace, model: Any, weights: str) -> dict[str, Any]:
         "mean": list(model.mean),
         "std": list(model.std),
         "feature_dim": model.feature_dim,
-        "flip": bool(args.flip),
+        "flip": bool(model.meta.test_flip),
         # how to build the same model again, for `index add` and `index search`
         "load": {"model": args.model, "weights": args.weights, "dataset": args.dataset, "source": args.source,
                  "random_init": bool(args.random_init), "seed": args.seed},
@@ -105,7 +96,8 @@ def _model_from_card(index: Any, args: argparse.Namespace) -> tuple[Any, dict[st
     load = card.get("load")
     if not load:
         raise ReidError(f"{args.index} does not record the model it was built with; build it with `reid index build`")
-    rebuilt = argparse.Namespace(**load, flip=card.get("flip", False), amp=None)
+    size = card.get("input_size")
+    rebuilt = argparse.Namespace(**load, flip=card.get("flip", False), input_size=tuple(size) if size else None, amp=None)
     device = default_device(args.device)
     model, weights = build_model(rebuilt, device, load.get("dataset"))
     made = _card(rebuilt, model, weights)
@@ -121,11 +113,13 @@ def _cameras(index: Any, feats: Any, args: argparse.Namespace) -> None:
     """
     if not args.camera_pattern:
         return
-    regex = re.compile(args.camera_pattern)
+    import torch
+
+    pattern = re.compile(args.camera_pattern)
     mapping: dict[str, int] = dict(index.meta.fact("camera_labels", {}))
     ids = []
     for path in feats.paths:
-        found = regex.search(Path(path).name)
+        found = pattern.search(Path(path).name)
         label = found.group(1) if found and found.groups() else (found.group(0) if found else "")
         if label not in mapping:
             mapping[label] = len(mapping)
@@ -139,6 +133,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     params = _params(args.param)
     GalleryIndex(1, kind=args.kind, metric=args.metric, **params)  # refuse bad --param before any work
+    check_model_name(args.model)
     out = Path(args.out)
     if (out / "CURRENT").exists():
         raise ReidError(f"{out} already holds an index: use `reid index add {out} --images ...`, or another --out")
@@ -160,8 +155,7 @@ def run_add(args: argparse.Namespace) -> int:
     from ..index import GalleryIndex
 
     index = GalleryIndex.load(args.index)
-    model, card = _model_from_card(index, args)
-    args.flip = card["flip"]
+    model, card = _model_from_card(index, args)  # at the index's input size and flip
     args.amp = None
     feats = extract_folder(args, model, default_device(args.device))
     if feats is None:
@@ -183,8 +177,8 @@ def run_search(args: argparse.Namespace) -> int:
     if args.exclude_same_camera and not args.camera_pattern:
         raise ReidError("--exclude-same-camera needs --camera-pattern to know the queries' cameras")
     index = GalleryIndex.load(args.index)
-    model, card = _model_from_card(index, args)
-    args.flip, args.amp = card["flip"], None
+    model, card = _model_from_card(index, args)  # at the index's input size and flip
+    args.amp = None
     feats = extract_folder(args, model, default_device(args.device))
     assert feats is not None
     _cameras(index, feats, args)

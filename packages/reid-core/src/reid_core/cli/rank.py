@@ -1,54 +1,47 @@
 """``reid rank MODEL --dataset NAME --root DIR [--queries 20] [--topk 10] --out DIR``: rank-list images.
 
-The arguments shared by ``reid rank``, ``reid gradcam`` and ``reid tsne`` are defined here.
+The parent parser shared by ``reid rank``, ``reid gradcam`` and ``reid tsne``, and the model and
+dataset they all start from, are defined here.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
-import yaml
+from . import COMMANDS
+from ._options import (
+    Parser,
+    dataset_options,
+    input_options,
+    parse_dataset_options,
+    positive_int,
+    run_options,
+    weights_options,
+)
+from .eval import build_model, check_model_name, default_device
 
-from ..data import ReIDDataset, build_dataset
-from ..model import ReIDModel
-from .eval import build_model, default_device
-
-
-def add_common_arguments(p: argparse.ArgumentParser) -> None:
-    """Model, weights, dataset and device options of the visualization commands."""
-    p.add_argument("model", help="zoo name, e.g. osnet_x1_0_dpr (see `reid list`)")
-    p.add_argument("--dataset", default="synthetic", help="market1501, dukemtmcreid, msmt17, cuhk03np_detected, "
-                   "cuhk03np_labeled, folder or synthetic (default; generated on first use)")
-    p.add_argument("--root", help="the dataset folder or its parent (default: $REID_HOME/datasets)")
-    p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a reader option, e.g. num_ids=20 for synthetic or version=V1 for msmt17 (repeatable)")
-    p.add_argument("--weights", help="a checkpoint file or URL instead of the catalogued weights")
-    p.add_argument("--random-init", action="store_true", help="use a randomly initialized model (no weights)")
-    p.add_argument("--source", help="catalogued weights source (default: seed)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of --random-init and of sampling (default 0)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
-    p.add_argument("--num-workers", type=int, default=0, help="image decoding workers (default 0)")
-    p.add_argument("--dpi", type=int, default=100, help="resolution of the PNG files (default 100)")
-    p.add_argument("--progress", action="store_true", help="show progress bars while extracting")
+if TYPE_CHECKING:
+    from ..data import ReIDDataset
+    from ..model import ReIDModel
 
 
-def dataset_options(items: list[str]) -> dict[str, Any]:
-    """``["num_ids=20"]`` -> ``{"num_ids": 20}`` (values read as YAML scalars)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"reid: --dataset-option expects KEY=VALUE, got {item!r}")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return out
+def viz_options() -> list[argparse.ArgumentParser]:
+    """The parent parsers of the visualization commands: model, weights, dataset, input, running, picture."""
+    picture = Parser(add_help=False)
+    picture.add_argument("--dpi", type=positive_int, default=100, help="resolution of the PNG files (default 100)")
+    return [weights_options(seed_help="random seed of --random-init and of sampling (default 0)"), dataset_options(),
+            input_options(), run_options(), picture]
 
 
 def model_and_dataset(args: argparse.Namespace) -> tuple[ReIDModel, ReIDDataset, str]:
     """The dataset the arguments name, and the model in eval mode with where its weights came from."""
+    from ..data import build_dataset
+
+    check_model_name(args.model)
+    options = parse_dataset_options(args.dataset_option, args.dataset)
     device = default_device(args.device)
-    dataset = build_dataset(args.dataset, args.root, **dataset_options(args.dataset_option))
+    dataset = build_dataset(args.dataset, args.root, **options)
     model, weights = build_model(
         args, device, dataset.name, num_classes=dataset.num_train_pids, camera_num=dataset.num_cameras
     )
@@ -58,15 +51,16 @@ def model_and_dataset(args: argparse.Namespace) -> tuple[ReIDModel, ReIDDataset,
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "rank",
-        help="draw rank lists: each query and its top-k gallery matches",
+        help=COMMANDS["rank"][1],
         description="Write PNG rank lists: the query, then its top-k gallery matches with their cosine "
         "similarity, framed green (same identity) or red. Same-identity entries of the query's camera "
         "are left out, as in the evaluation.",
+        parents=viz_options(),
     )
-    add_common_arguments(p)
-    p.add_argument("--queries", type=int, default=20, help="how many queries, spread over the query set (default 20)")
-    p.add_argument("--topk", type=int, default=10, help="matches per query (default 10)")
-    p.add_argument("--per-image", type=int, default=4, help="queries (rows) per PNG file (default 4)")
+    p.add_argument("--queries", type=positive_int, default=20,
+                   help="how many queries, spread over the query set (default 20)")
+    p.add_argument("--topk", type=positive_int, default=10, help="matches per query (default 10)")
+    p.add_argument("--per-image", type=positive_int, default=4, help="queries (rows) per PNG file (default 4)")
     p.add_argument("--keep-same-camera", action="store_true", help="also rank same-identity images of the query's camera")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run)

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from .rank import add_common_arguments, model_and_dataset
+from . import COMMANDS
+from ._options import non_negative_int, positive_float
+from .rank import model_and_dataset, viz_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "tsne",
-        help="draw a t-SNE map of gallery features, coloured by identity",
+        help=COMMANDS["tsne"][1],
         description="Extract features of some identities' images, embed them in 2-D with scikit-learn's "
         "t-SNE and draw them coloured by identity, or as thumbnails framed in their identity's colour.",
+        parents=viz_options(),
     )
-    add_common_arguments(p)
     p.add_argument("--split", default="gallery", choices=["gallery", "query", "train"], help="which images (default gallery)")
-    p.add_argument("--ids", type=int, default=20, help="identities to show, spread over the pids; 0 for all (default 20)")
-    p.add_argument("--max-images", type=int, default=500, help="at most this many images; 0 for all (default 500)")
+    p.add_argument("--ids", type=non_negative_int, default=20,
+                   help="identities to show, spread over the pids; 0 for all (default 20)")
+    p.add_argument("--max-images", type=non_negative_int, default=500, help="at most this many images; 0 for all (default 500)")
     p.add_argument("--thumbnails", action="store_true", help="draw the images instead of dots")
-    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
-    p.add_argument("--size", type=float, default=8.0, help="figure size in inches (default 8)")
+    p.add_argument("--perplexity", type=positive_float, default=30.0, help="t-SNE perplexity (default 30)")
+    p.add_argument("--size", type=positive_float, default=8.0, help="figure size in inches (default 8)")
     p.add_argument("--out", required=True, help="output PNG file")
     p.set_defaults(func=run)
 
