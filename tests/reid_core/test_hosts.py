@@ -125,6 +125,29 @@ def drive(server, monkeypatch):
     return DriveImitation(server, large=100_000)
 
 
+def test_every_catalogued_drive_and_onedrive_file_arrives_through_its_host(drive, server, monkeypatch):
+    """Each installed family's Drive and OneDrive records, fetched as load() fetches them, from imitations."""
+    monkeypatch.setattr(hosts, "ONEDRIVE_API", server.url("/v1.0"))
+    onedrive = OneDriveImitation(server)
+    expected = {}
+    for name in reid_core.list_models(pretrained=True):
+        for record in reid_core.model_info(name).all_weights:
+            plan = hosts.plan_for(record.url)
+            if plan.kind not in ("gdrive", "onedrive") or plan.key in expected:
+                continue
+            data = ckpt(2_000, seed=len(expected))
+            if plan.kind == "gdrive":
+                drive.add(plan.target, record.file_name, data)
+            else:
+                link, _, inside = record.url.partition("#")
+                onedrive.add(link, data, inside=inside)
+            expected[plan.key] = (record, data)
+    assert len(expected) >= 30  # the newer families keep their files on Drive and OneDrive
+    for record, data in expected.values():
+        path = hub.fetch_weights(record, progress=False)
+        assert path.read_bytes() == data, record.url
+
+
 def test_drive_small_file(drive):
     data = ckpt(20_000)
     url = drive.add(DRIVE_ID, "model.pth", data)
