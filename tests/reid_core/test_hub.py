@@ -112,10 +112,23 @@ def test_killed_download_leaves_no_final_file(server):
     server.files["/f.pth"] = blob(2_000_000)
     server.mode["/f.pth"] = "stall"
     code = f"from reid_core import hub; hub.fetch_file({server.url('/f.pth')!r}, progress=False)"
-    proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     folder = hub.checkpoint_dir()
-    deadline = time.time() + 30
-    while time.time() < deadline and not any(p.name.endswith(".partial") and p.stat().st_size for p in folder.glob("*")):
+    before = set(folder.glob("*.partial")) if folder.is_dir() else set()
+    proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
+
+    def downloading() -> bool:
+        # this child's own partial file, with bytes in it (not a leftover of an earlier test: killing
+        # the child before it even started would test nothing, and can race its exec)
+        for p in set(folder.glob("*.partial")) - before:
+            try:
+                if p.stat().st_size:
+                    return True
+            except FileNotFoundError:
+                pass
+        return False
+
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None and not downloading():
         time.sleep(0.05)
     proc.kill()
     proc.wait()
