@@ -3,7 +3,7 @@
 A page asks for a generated block with an HTML comment on a line of its own:
 
 * ``<!-- reid-zoo:weights-table -->``: every catalogued weights file of every installed family
-  (Dataset, Model, Top1, Top5, mAP, mINP, MACs, Params, Source), the seed's table and more;
+  (Dataset, Model, Top1, Top5, mAP, mINP, MACs, Params, Source, Licence), the seed's table and more;
 * ``<!-- reid-zoo:untrained-table -->``: the models that have no published weights;
 * ``<!-- reid-zoo:family-models NAME -->``: the models one family registers;
 * ``<!-- reid-zoo:counts -->``: a sentence with the numbers of families, models and files.
@@ -19,7 +19,7 @@ from typing import Any
 
 DATASET_ORDER = ("market1501", "dukemtmcreid", "msmt17")
 DATASET_TITLES = {"market1501": "Market-1501", "dukemtmcreid": "DukeMTMC-reID", "msmt17": "MSMT17"}
-WEIGHTS_COLUMNS = ("Dataset", "Model", "Top1", "Top5", "mAP", "mINP", "MACs", "Params", "Source")
+WEIGHTS_COLUMNS = ("Dataset", "Model", "Top1", "Top5", "mAP", "mINP", "MACs", "Params", "Source", "Licence")
 
 _MARKER = re.compile(r"^<!-- reid-zoo:([a-z-]+)(?: ([\w-]+))? -->$", re.MULTILINE)
 
@@ -60,6 +60,7 @@ def weights_rows() -> list[dict[str, str]]:
                     "MACs": str(published.get("macs", "-")),
                     "Params": str(published.get("params", "-")),
                     "Source": f"[{w.source}]({w.url})",
+                    "Licence": w.licence or "none stated",
                     "_key": (_dataset_rank(w.dataset), fam_name, model, w.source),
                 })
     rows.sort(key=lambda r: r["_key"])

@@ -22,7 +22,7 @@ def test_weights_table_has_one_row_per_file(zoo):
     md = zoo.render("before\n<!-- reid-zoo:weights-table -->\nafter")
     lines = [l for l in md.splitlines() if l.startswith("| ") and not l.startswith("| ---")]
     files = sum(len(e["weights"]) for f in reid_core.list_families().values() for e in f.catalog.values())
-    assert lines[0] == "| Dataset | Model | Top1 | Top5 | mAP | mINP | MACs | Params | Source |"
+    assert lines[0] == "| Dataset | Model | Top1 | Top5 | mAP | mINP | MACs | Params | Source | Licence |"
     assert len(lines) == 1 + files
     assert md.startswith("before\n") and md.endswith("\nafter")
 
@@ -45,3 +45,11 @@ def test_family_markers(zoo):
     assert "Not installed" in zoo.render("<!-- reid-zoo:family-models nosuchfamily -->")
     with pytest.raises(ValueError, match="unknown reid-zoo marker"):
         zoo.render("<!-- reid-zoo:bogus -->")
+
+
+def test_every_row_names_its_licence(zoo):
+    rows = zoo.weights_rows()
+    assert rows and all(r["Licence"] for r in rows)
+    by_model = {r["Model"]: r["Licence"] for r in rows}
+    if "`vit_b16_clipreid`" in by_model:
+        assert by_model["`vit_b16_clipreid`"] == "MIT"
