@@ -224,7 +224,9 @@ def _distractor_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         gen = torch.Generator().manual_seed(1)
         for i, r0 in enumerate(range(0, args.distractors, 20_000), start=1):
             n = min(20_000, args.distractors - r0)
-            feats = torch.randn(n, args.dim, generator=gen)
+            # like the benchmark's own distractors: a random identity direction plus per-image noise
+            direction = torch.nn.functional.normalize(torch.randn(n, args.dim, generator=gen), dim=1)
+            feats = direction + size.noise * torch.randn(n, args.dim, generator=gen) / args.dim**0.5
             np.savez(Path(folder) / f"gallery-{i:06d}.npz", feats=feats.numpy(),
                      pids=np.full(n, -2, dtype=np.int64), camids=np.zeros(n, dtype=np.int64))
         on_disk = sum(p.stat().st_size for p in Path(folder).iterdir()) / 2**20
