@@ -163,7 +163,8 @@ class ReIDModel(nn.Module):
         if weight is not None and images.dtype == torch.float64 and weight.dtype != torch.float64:
             raise TypeError(f"{who}: images are float64 but the model's weights are {weight.dtype}: pass "
                             f"images.to({weight.dtype}) (or convert the model with model.double())")
-        if not self._warned_pixel_range and not _tracing():
+        # meta tensors (shape-only MAC counting) have no values to look at
+        if not self._warned_pixel_range and not _tracing() and not images.is_meta:
             if images.numel() and float(images.detach().amax()) > PIXEL_RANGE_WARNING:
                 self._warned_pixel_range = True
                 warnings.warn(f"{who}: images go up to {float(images.detach().amax()):.4g}, but the model "
