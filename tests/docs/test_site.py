@@ -24,7 +24,7 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
-WEIGHTS_COLUMNS = ["Dataset", "Model", "Top1", "Top5", "mAP", "mINP", "MACs", "Params", "Source"]
+WEIGHTS_COLUMNS = ["Dataset", "Model", "Top1", "Top5", "mAP", "mINP", "MACs", "Params", "Source", "Licence"]
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ def test_each_size_names_its_lup_trunk_as_a_manual_file():
 
 
 def test_the_missing_manual_file_says_where_to_put_it():
-    with pytest.raises(WeightsError, match="solider_swin_tiny_checkpoint_tea.pth"):
+    with pytest.raises(WeightsError, match=r"solider_swin_tiny_checkpoint_tea-[0-9a-f]{8}\.pth"):
         reid_core.create_model("swin_tiny_solider", backbone_weights="imagenet")
 
 
