@@ -18,6 +18,9 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from functools import partial
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import torch
 from timm.layers import resample_abs_pos_embed
@@ -183,6 +186,27 @@ def dino_backbone_state(checkpoint: Mapping[str, object]) -> dict[str, torch.Ten
             continue
         out[key.removeprefix("module.")] = value
     return out
+
+
+def pretrained_records(package: str) -> dict[str, dict[str, Any]]:
+    """file name -> record (``url``, ``sha256``, ``models``, ...) under ``pretrained:`` in ``package``'s catalog."""
+    import yaml
+
+    text = resources.files(package).joinpath("catalog.yaml").read_text(encoding="utf-8")
+    return dict(yaml.safe_load(text).get("pretrained") or {})
+
+
+def trunk_file(package: str, model: str, weights: str | os.PathLike, keyword: str, what: str) -> Path:
+    """The file ``weights`` names: ``keyword`` fetches ``model``'s catalogued trunk through the cache, else a path."""
+    if str(weights) != keyword:
+        return Path(weights).expanduser()
+    from ..errors import RegistryError
+    from ..hub import fetch_file
+
+    for file_name, rec in pretrained_records(package).items():
+        if model in rec.get("models", ()):
+            return fetch_file(rec["url"], sha256=rec.get("sha256"), file_name=file_name, what=what)
+    raise RegistryError(f"{package}/catalog.yaml records no pretrained trunk for {model}")
 
 
 def load_pretrained_trunk(
