@@ -3,9 +3,9 @@
 import hashlib
 import io
 import os
+import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -111,28 +111,32 @@ def test_truncated_download_never_reaches_the_final_name(server):
 def test_killed_download_leaves_no_final_file(server):
     server.files["/f.pth"] = blob(2_000_000)
     server.mode["/f.pth"] = "stall"
-    code = f"from reid_core import hub; hub.fetch_file({server.url('/f.pth')!r}, progress=False)"
-    folder = hub.checkpoint_dir()
-    before = set(folder.glob("*.partial")) if folder.is_dir() else set()
-    proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
+    # The child kills itself (SIGKILL: no cleanup runs) once its own partial file holds most of
+    # what the server sends before it stalls: it surely dies mid-download, never before it began.
+    code = f"""
+import os, signal, threading, time
+from reid_core import hub
 
-    def downloading() -> bool:
-        # this child's own partial file, with bytes in it (not a leftover of an earlier test: killing
-        # the child before it even started would test nothing, and can race its exec)
+folder = hub.checkpoint_dir()
+before = set(folder.glob("*.partial")) if folder.is_dir() else set()
+
+def die_mid_download():
+    while True:
         for p in set(folder.glob("*.partial")) - before:
             try:
-                if p.stat().st_size:
-                    return True
+                if p.stat().st_size >= 900_000:  # of the 1,000,000 bytes sent before the stall
+                    os.kill(os.getpid(), signal.SIGKILL)
             except FileNotFoundError:
                 pass
-        return False
+        time.sleep(0.02)
 
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None and not downloading():
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    names = [p.name for p in folder.iterdir()]
+threading.Thread(target=die_mid_download, daemon=True).start()
+hub.fetch_file({server.url('/f.pth')!r}, progress=False)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], env=os.environ.copy(), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr  # it died, rather than finishing or failing
+    names = [p.name for p in hub.checkpoint_dir().iterdir()]
     assert any(n.endswith(".partial") for n in names), names  # it was mid-download
     assert hub.cache_file_name(server.url("/f.pth")) not in names
 

@@ -180,3 +180,30 @@ def test_bench_extract_runs_backends_side_by_side(tiny, home, capsys):
             ("eager", "torch", "onnxruntime")}
     assert set(rows) == {"eager", "torch", "onnxruntime"}
     assert "1.00x" in rows["eager"] and "cosine to PyTorch min 1.0000" in rows["onnxruntime"]
+
+
+def test_openvino_models_freed_in_creation_order_leave_signal_handling_intact(tiny, home):
+    """OpenVINO leaves the thread's signal stack pointing at freed memory when two compiled
+    models are freed in the order they were made; the next Python signal handler then kills the
+    process with SIGSEGV. Run in a child process, so that a regression fails this test only."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("openvino")
+    onnx_path = Embedder(tiny, backend="onnxruntime", check=False).exported
+    code = f"""
+import gc, os, signal
+from reid_core.deploy.backends import OpenVINOBackend
+first = OpenVINOBackend({str(onnx_path)!r})
+second = OpenVINOBackend({str(onnx_path)!r})
+del first
+gc.collect()
+del second
+gc.collect()
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+os.kill(os.getpid(), signal.SIGUSR1)
+print("handled", len(got))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "handled 1" in proc.stdout, (proc.returncode, proc.stderr[-2000:])

@@ -30,6 +30,7 @@ def evaluate(
     rerank: bool = False,
     metric: str = "cosine",
     progress: bool = True,
+    backend: str = "auto",
     dataset_kwargs: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> EvalResult:
@@ -47,6 +48,8 @@ def evaluate(
         rerank: k-reciprocal re-ranking.
         metric: ``"cosine"`` or ``"euclidean"``.
         progress: progress bars while extracting.
+        backend: what runs the model (see :func:`~reid_core.extract_features`); the query
+            runs on the backend the gallery ran on, so that both sides are alike.
         dataset_kwargs: reader options when ``dataset`` is a name (e.g. ``{"version": "V1"}``).
         **kwargs: further options of :func:`reid_core.evaluation.evaluate_features` (``aqe``,
             ``max_rank``, ``rerank_k1``, ...).
@@ -65,14 +68,14 @@ def evaluate(
     common = {"batch_size": batch_size, "device": device, "amp": amp, "flip": flip, "input_size": input_size,
               "num_workers": num_workers, "progress": progress}
     t0 = time.perf_counter()
-    q = extract_features(model, dataset.query, desc="query", **common)
-    g = extract_features(model, dataset.gallery, desc="gallery", **common)
+    g = extract_features(model, dataset.gallery, desc="gallery", backend=backend, **common)
+    q = extract_features(model, dataset.query, desc="query", backend=g.backend, **common)
     t1 = time.perf_counter()
     # score where the model ran: the evaluation is much faster on a GPU
     where = torch.device(device) if device is not None else next(iter(model.parameters()), torch.empty(0)).device
     qf, gf = q.feats.to(where), g.feats.to(where)
     result = evaluate_features(qf, gf, q.pids, g.pids, q.camids, g.camids, metric=metric, rerank=rerank, **kwargs)
-    result.extra.update({"extract_s": t1 - t0, "score_s": time.perf_counter() - t1})
+    result.extra.update({"extract_s": t1 - t0, "score_s": time.perf_counter() - t1, "backend": g.backend})
     return result
 
 

@@ -6,9 +6,10 @@ score = reid_core.similarity(model, "a.jpg", "b.jpg")      # cosine similarity o
 ```
 
 Images are decoded with ``torchvision.io`` in DataLoader workers and resized there as uint8, so
-that a GPU receives four times fewer bytes; they become float in [0, 1] on the device. On CUDA the
-model runs in ``channels_last`` under fp16 autocast, and JPEG files can instead be decoded on the
-GPU in batches (``decode="cuda"``).
+that a GPU receives four times fewer bytes; they become float in [0, 1] on the device. The model
+runs in ``channels_last``; on CUDA under fp16 autocast, and JPEG files can instead be decoded on
+the GPU in batches (``decode="cuda"``). On a CPU, large jobs run on an exported backend when one
+is installed and passes parity (see :mod:`reid_core.deploy.auto`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Features:
     pids: torch.Tensor  #: int64 ``[N]``
     camids: torch.Tensor  #: int64 ``[N]``
     paths: list[str]  #: the image files
+    #: what ran the model: ``"torch"`` or an exported backend (not saved)
+    backend: str = dataclasses.field(default="torch", compare=False)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -206,6 +209,7 @@ def extract_features(
     input_size: tuple[int, int] | None = None,
     progress: bool = True,
     desc: str = "extract",
+    backend: str = "auto",
 ) -> Features:
     """Run ``model`` in eval mode over images and collect their features.
 
@@ -225,11 +229,21 @@ def extract_features(
             weights were trained at). A size other than that gives a warning naming both.
         progress: show a tqdm progress bar.
         desc: label of the progress bar.
+        backend: what runs the model: ``"torch"``, an exported backend (``"onnxruntime"``,
+            ``"openvino"``, ``"tensorrt"``; see :class:`reid_core.deploy.Embedder`), or ``"auto"``:
+            on a CPU, for a zoo model and a job of at least
+            :data:`~reid_core.deploy.auto.AUTO_MIN_IMAGES` images at the model's input size, the
+            fastest installed exported backend whose features pass the parity check against
+            PyTorch; PyTorch otherwise. ``Features.backend`` says which ran.
 
-    Camera-aware models (``model.meta.camera_aware``) receive the records' camids. On CUDA the
-    model is converted to ``channels_last`` (in place: the weights' values do not change).
-    The model is put back in training mode afterwards if it was in it.
+    Camera-aware models (``model.meta.camera_aware``) receive the records' camids. The model
+    is converted to ``channels_last`` (in place: the weights' values do not change), the faster
+    layout for convolutions on CPUs and GPUs alike. The model is put back in training mode
+    afterwards if it was in it.
     """
+    from .deploy.auto import check_choice, exported_runner, run_batch
+
+    check_choice(backend)
     device = torch.device(device) if device is not None else _model_device(model)
     if decode not in ("cpu", "cuda"):
         raise ValueError(f"extract_features: decode must be 'cpu' or 'cuda', got {decode!r}")
@@ -249,14 +263,17 @@ def extract_features(
         if not all(p.lower().endswith(JPEG_SUFFIXES) for p in paths_all):
             raise ValueError("extract_features: decode='cuda' decodes JPEG files only; use decode='cpu'")
 
+    # whether the images reach the model resized here, at ``size`` (a DataLoader's or a dataset's
+    # own transform may give any size)
+    own_resize = not encoded and (not isinstance(data, (DataLoader, ImageDataset)) or
+                                  isinstance(data, ImageDataset) and data.transform is None)
     was_training = model.training
-    model.eval().to(device)
-    channels_last = device.type == "cuda"
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
     camera_aware = _camera_aware(model)
     feats, pids, camids, paths = [], [], [], []
     try:
+        runner = exported_runner(model, backend, device, images=_count(data), input_size=size,
+                                 own_resize=own_resize, amp=use_amp)
+        model.eval().to(device).to(memory_format=torch.channels_last)
         for batch in tqdm(_iter(batches), total=total, desc=desc, unit="batch", disable=not progress, leave=False):
             batch_paths = list(batch["path"])
             if encoded:
@@ -264,15 +281,11 @@ def extract_features(
             else:
                 images = batch["image"].to(device, non_blocking=True)
             images = _to_float(images)
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
             cams = torch.as_tensor(batch["camid"]).long()
-            kwargs = {"camids": cams.to(device)} if camera_aware else {}
-            with torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16, enabled=use_amp):
-                out = model(images, **kwargs)
-                if flip:
-                    out = (out + model(images.flip(-1), **kwargs)) / 2
-            feats.append(out.float().cpu())
+            if runner is not None:
+                feats.append(run_batch(runner, images, cams, flip))
+            else:
+                feats.append(_run_torch(model, images, cams if camera_aware else None, flip, use_amp))
             pids.append(torch.as_tensor(batch["pid"]).long())
             camids.append(cams)
             paths.extend(str(p) for p in batch_paths)
@@ -280,7 +293,26 @@ def extract_features(
         model.train(was_training)
     if not feats:
         raise DatasetError("extract_features: the loader yielded no batches")
-    return Features(torch.cat(feats), torch.cat(pids), torch.cat(camids), paths)
+    used = runner.backend if runner is not None else "torch"
+    return Features(torch.cat(feats), torch.cat(pids), torch.cat(camids), paths, backend=used)
+
+
+def _run_torch(model: nn.Module, images: torch.Tensor, camids: torch.Tensor | None, flip: bool, amp: bool) -> torch.Tensor:
+    images = images.contiguous(memory_format=torch.channels_last)
+    kwargs = {"camids": camids.to(images.device)} if camids is not None else {}
+    dtype = torch.float16 if images.device.type == "cuda" else torch.bfloat16
+    with torch.autocast(images.device.type, dtype=dtype, enabled=amp):
+        out = model(images, **kwargs)
+        if flip:
+            out = (out + model(images.flip(-1), **kwargs)) / 2
+    return out.float().cpu()
+
+
+def _count(data: Any) -> int | None:
+    try:
+        return len(data.dataset) if isinstance(data, DataLoader) else len(data)
+    except TypeError:
+        return None
 
 
 def _iter(batches: Iterable[Any]) -> Iterator[dict[str, Any]]:

@@ -22,7 +22,9 @@ HELP = "time feature extraction (images/s): the model alone, and end to end from
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="zoo name (built with random weights)")
+    p.add_argument("model", help="zoo name (built with random weights unless --weights)")
+    p.add_argument("--weights", help="a checkpoint to load (e.g. the demo's trained model; it sets the input size); "
+                   "with --backend, int8 and fp16 rows then report the synthetic mAP with these weights")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
     p.add_argument("--amp", action="store_true", help="fp16 autocast on CUDA (bf16 on CPU)")
@@ -97,8 +99,7 @@ def compare_backends(args: argparse.Namespace) -> list[dict]:
     from ..deploy import Embedder
 
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    model = create_model(args.model).eval()
+    model = _model(args)
     h, w = model.input_size
     batch = np.random.default_rng(0).random((args.batch_size, 3, h, w), dtype=np.float32)
     one = batch[:1]
@@ -125,7 +126,7 @@ def compare_backends(args: argparse.Namespace) -> list[dict]:
         return row
 
     base = measure("eager", "fp32", eager, "reference")
-    print(f"{args.model} (random weights), input 3x{h}x{w}, batch {args.batch_size}, {device}, "
+    print(f"{args.model} ({args.weights or 'random weights'}), input 3x{h}x{w}, batch {args.batch_size}, {device}, "
           f"{torch.get_num_threads()} threads; fastest of {args.repeat} runs of {batches} batches")
     print(f"{'backend':12s} {'precision':9s} {'images/s':>10s} {'vs eager':>9s} {'batch 1 ms':>11s} "
           f"{'batch ' + str(args.batch_size) + ' ms':>12s}  parity")
@@ -151,18 +152,27 @@ def compare_backends(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def _model(args: argparse.Namespace) -> torch.nn.Module:
+    if args.weights:
+        from ..pretrained import load
+
+        return load(args.model, None, weights=args.weights).eval()
+    torch.manual_seed(0)
+    return create_model(args.model).eval()
+
+
 def run(args: argparse.Namespace) -> int:
     if args.backend:
         compare_backends(args)
         return 0
     device = torch.device(args.device)
     batches = args.batches or (30 if device.type == "cuda" else 5)
-    model = create_model(args.model).eval().to(device)
+    model = _model(args).to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
     h, w = model.input_size
-    print(f"{args.model} (random weights) on {device}, batch {args.batch_size}, amp {'on' if args.amp else 'off'}, "
+    print(f"{args.model} ({args.weights or 'random weights'}) on {device}, batch {args.batch_size}, amp {'on' if args.amp else 'off'}, "
           f"input 3x{h}x{w}, {torch.get_num_threads()} CPU threads")
     ips = model_only(model, device, args.batch_size, batches, args.amp)
     print(f"model only:  {ips:10.1f} images/s  ({batches} batches)")

@@ -170,10 +170,19 @@ def run_options(*, batch_size: int = 128) -> Parser:
     return p
 
 
+#: ``reid_core.deploy.auto.CHOICES``, spelled out so that ``--help`` needs no torch import
+BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "openvino", "tensorrt")
+
+
 def amp_options() -> Parser:
-    """fp16 autocast (the commands that pass it on)."""
+    """fp16 autocast and the inference backend (the commands that extract features)."""
+    from ..deploy.auto import CHOICES
+
     p = Parser(add_help=False)
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="fp16 autocast (default: on for CUDA)")
+    p.add_argument("--backend", choices=CHOICES, default="auto",
+                   help="what runs the model (default auto: on a CPU, OpenVINO or ONNX Runtime when installed "
+                   "and its features match PyTorch's, for jobs of 1000 images or more; else PyTorch)")
     return p
 
 

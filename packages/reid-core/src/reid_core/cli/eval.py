@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         rerank=args.rerank,
         progress=args.progress,
+        backend=args.backend,
     )
     from ..profile import count_macs, count_params, human
 
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table([row]))
     print(
         f"{result.num_valid} of {result.num_queries} queries scored, gallery {len(dataset.gallery)} images; "
-        f"weights: {weights}; {describe_input(model)}; {device}; extraction {result.extra.get('extract_s', 0):.1f}s"
+        f"weights: {weights}; {describe_input(model)}; {device}; extraction {result.extra.get('extract_s', 0):.1f}s with {result.extra.get('backend', 'torch')}"
     )
     if args.json:
         out = {
@@ -181,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             "flip": bool(model.meta.test_flip),
             "input_size": list(model.input_size),
             "device": str(device),
+            "backend": result.extra.get("backend", "torch"),
             "cmc": [float(v) for v in result.cmc],
             "seconds": {k: float(v) for k, v in result.extra.items() if isinstance(v, (int, float))},
         }

@@ -55,19 +55,25 @@ def extract_folder(args: argparse.Namespace, model: Any, device: Any) -> Feature
     The model runs at its ``input_size`` and test-time flip (``--input-size`` / ``--flip`` were
     applied when it was built).
     """
+    import torch
+
     from ..data.folder import image_records
+    from ..deploy.auto import resolve
     from ..extract import extract_features
     from ..sharding import device_for, extract_shards, finish, init_ranks, merge_shards
 
     shard_dir = getattr(args, "shard_dir", None)
     records = image_records(args.images, camera_pattern=args.camera_pattern)
-    options = dict(batch_size=args.batch_size, amp=getattr(args, "amp", None), num_workers=args.num_workers,
-                   progress=args.progress)
+    amp = getattr(args, "amp", None)
+    options = dict(batch_size=args.batch_size, amp=amp, num_workers=args.num_workers, progress=args.progress)
     ranks = init_ranks(device)
+    device = device_for(device, ranks) if ranks.distributed or shard_dir else torch.device(device)
+    model.to(device)
+    # one backend for the whole job, whatever size its shards have
+    amp_on = device.type == "cuda" if amp is None else bool(amp)
+    options["backend"] = resolve(model, getattr(args, "backend", "auto"), device, images=len(records), amp=amp_on)
     if not ranks.distributed and not shard_dir:
         return extract_features(model, records, device=device, **options)
-    device = device_for(device, ranks)
-    model.to(device)
     shard_dir = Path(shard_dir or f"{args.out}.shards")
     card = {"model": model.name, "input_size": list(model.input_size), "flip": bool(model.meta.test_flip),
             "weights": getattr(args, "weights", None), "dataset": getattr(args, "dataset", None)}
@@ -79,6 +85,7 @@ def extract_folder(args: argparse.Namespace, model: Any, device: Any) -> Feature
     if ranks.rank != 0:
         return None
     feats = merge_shards(paths)
+    feats.backend = options["backend"]
     if not getattr(args, "keep_shards", False):
         shutil.rmtree(shard_dir, ignore_errors=True)
     return feats
@@ -97,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     feats.save(out)
-    print(f"{len(feats)} images -> {out} ({feats.feats.shape[1]}-d features, weights: {weights}; {describe_input(model)})")
+    print(f"{len(feats)} images -> {out} ({feats.feats.shape[1]}-d features, weights: {weights}; {describe_input(model)}; "
+          f"run with {feats.backend})")
     return 0

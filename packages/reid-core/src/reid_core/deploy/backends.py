@@ -7,7 +7,11 @@ models take int64 ``camids``. The PyTorch backend runs the module; the others ru
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +121,10 @@ class OpenVINOBackend:
             caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
             config["INFERENCE_PRECISION_HINT"] = "bf16" if "BF16" in caps else ("f16" if "FP16" in caps else "f32")
         self.precision_hint = config.get("INFERENCE_PRECISION_HINT", "int8 graph")
-        self.compiled = core.compile_model(str(path), "CPU", config)
+        with keep_signal_stack():
+            self.compiled = core.compile_model(str(path), "CPU", config)
+            self.request = self.compiled.create_infer_request()
         self.inputs = [p.get_any_name() for p in self.compiled.inputs]
-        self.request = self.compiled.create_infer_request()
 
     def __call__(self, images: np.ndarray, camids: np.ndarray | None = None) -> np.ndarray:
         feeds = {"images": images}
@@ -127,6 +132,42 @@ class OpenVINOBackend:
             feeds["camids"] = camids.astype(np.int64)
         result = self.request.infer(feeds)
         return np.asarray(result[self.compiled.outputs[0]], dtype=np.float32)
+
+    def __del__(self) -> None:
+        with keep_signal_stack():
+            self.__dict__.pop("request", None)
+            self.__dict__.pop("compiled", None)
+
+
+class _StackT(ctypes.Structure):
+    # Linux's stack_t (other systems order the fields differently)
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+
+@contextlib.contextmanager
+def keep_signal_stack() -> Iterator[None]:
+    """Give the calling thread back its own alternate signal stack (``sigaltstack``) afterwards.
+
+    OpenVINO's CPU plugin points the thread that compiles a model at a signal stack of its own,
+    and when the model is freed, back at the one it saw then. Two models freed in the order they
+    were made leave the thread pointing at unmapped memory, and the next signal handled there (a
+    DataLoader worker's SIGCHLD, Ctrl-C) kills the process with SIGSEGV. Linux only; elsewhere
+    this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = _StackT()
+    if libc.sigaltstack(None, ctypes.byref(own)) != 0:
+        yield
+        return
+    try:
+        yield
+    finally:
+        if own.ss_sp is None:  # none before: turn off whatever was set
+            own.ss_flags = 2  # SS_DISABLE
+        libc.sigaltstack(ctypes.byref(own), None)
 
 
 class TensorRTBackend:

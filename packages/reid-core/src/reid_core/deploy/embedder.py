@@ -321,7 +321,9 @@ def _model(model_or_name: nn.Module | str, weights: Any, dataset: str | None) ->
 def _choose(backend: str, device: torch.device) -> str:
     if backend != "auto":
         return backend
-    order = ("tensorrt",) if device.type == "cuda" else ("openvino", "onnxruntime")
+    from .auto import CPU_ORDER
+
+    order = ("tensorrt",) if device.type == "cuda" else CPU_ORDER
     return next((b for b in order if available(b)), "torch")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,8 @@ class EvalResult:
     """float64 ``[num_queries]`` per-query INP (NaN for queries without a match), when asked for."""
     roc: dict[float, float] | None = None
     """TPR at each requested FPR, when asked for."""
-    extra: dict[str, float] = field(default_factory=dict)
-    """Anything else worth reporting, e.g. timings."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Anything else worth reporting, e.g. timings (seconds) or the backend that ran the model."""
     max_rank: int | None = None
     """The CMC length asked for (``cmc`` stops earlier when the gallery is smaller); default ``len(cmc)``."""
 
