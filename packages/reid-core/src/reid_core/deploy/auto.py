@@ -1,19 +1,23 @@
 """The backend :func:`reid_core.extract_features` runs a model with.
 
-``backend="auto"`` (the default) on a CPU takes the first installed of :data:`CPU_ORDER` whose
-features pass the parity check against PyTorch (:class:`~reid_core.deploy.Parity`, fp32 bound),
-for zoo models and jobs of at least :data:`AUTO_MIN_IMAGES` images: exporting a model costs
-seconds to a minute once (the file is cached), which a short job would not win back. Anything
-else runs in PyTorch, in ``channels_last``. A backend that cannot export the model or misses
-parity is reported in a warning and skipped, never used.
+``backend="auto"`` (the default) on a CPU builds every installed backend of :data:`CPU_ORDER`,
+keeps those whose features pass the parity check against PyTorch
+(:class:`~reid_core.deploy.Parity`, fp32 bound), times each on a probe batch, and runs the
+fastest. Which one wins depends on the model: ONNX Runtime on OSNet's depthwise convolutions,
+OpenVINO on ResNets and ViTs (docs/deployment.md has the numbers). This happens for zoo models
+and jobs of at least :data:`AUTO_MIN_IMAGES` images: exporting a model costs seconds to a minute
+once (the file is cached), which a short job would not win back. Anything else runs in PyTorch,
+in ``channels_last``. A backend that cannot export the model or misses parity is reported in a
+warning and skipped, never used.
 
 The backends built here are kept per model and weights digest for the life of the model, so a
-query set and a gallery set pay the check once.
+query set and a gallery set pay the check and the timing once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 import weakref
 from collections.abc import Callable
@@ -26,8 +30,10 @@ from torch import nn
 from ..errors import ReidError
 from .backends import BACKENDS, available
 
-#: exported backends ``auto`` tries on a CPU, fastest first (measured: see docs/deployment.md)
-CPU_ORDER = ("openvino", "onnxruntime")
+#: exported backends ``auto`` tries on a CPU (the fastest of them runs)
+CPU_ORDER = ("onnxruntime", "openvino")
+#: images in the batch each candidate backend is timed on
+PROBE_BATCH = 8
 #: the fewest images for which ``auto`` exports a model (a smaller job runs in PyTorch)
 AUTO_MIN_IMAGES = 1000
 CHOICES = ("auto", *BACKENDS)
@@ -42,6 +48,7 @@ class Runner:
     backend: str
     run: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
     summary: str  #: the parity check's numbers
+    seconds: float  #: the best of two runs on a probe batch of :data:`PROBE_BATCH` images
 
 
 def check_choice(backend: str) -> None:
@@ -73,15 +80,16 @@ def exported_runner(model: nn.Module, backend: str, device: torch.device, *, ima
     if (device.type != "cpu" or amp or meta is None or not own_resize
             or tuple(input_size) != tuple(meta.input_size) or images is None or images < AUTO_MIN_IMAGES):
         return None
+    candidates = []
     for name in CPU_ORDER:
         if not available(name):
             continue
         try:
-            return _runner(model, name, device)
+            candidates.append(_runner(model, name, device))
         except Exception as e:  # an export or parity failure: PyTorch still gives the right features
             warnings.warn(f"extract_features: {meta.name} not run with {name} ({e}); "
-                          "falling back to the next backend", stacklevel=3)
-    return None
+                          "it is left out of the choice", stacklevel=3)
+    return min(candidates, key=lambda r: r.seconds, default=None)
 
 
 def resolve(model: nn.Module, backend: str, device: torch.device, *, images: int, amp: bool = False) -> str:
@@ -99,14 +107,32 @@ def _runner(model: nn.Module, backend: str, device: torch.device) -> Runner:
     from .artifacts import weights_digest
     from .embedder import Embedder
 
-    key = (backend, str(device), weights_digest(model))
+    digest = weights_digest(model)
+    key = (backend, str(device), digest)
     cache = _built.setdefault(model, {})
     if key not in cache:
+        for old in [k for k in cache if k[2] != digest]:  # older weights of this model are not run again
+            del cache[old]
         embed = Embedder(model, backend=backend, device=device)
         engine = embed.backend
-        cache.clear()  # older weights of this model are not run again
-        cache[key] = Runner(backend, lambda x, c: engine(np.ascontiguousarray(x), c), embed.parity.summary())
+
+        def run(x: np.ndarray, camids: np.ndarray | None) -> np.ndarray:
+            return engine(np.ascontiguousarray(x), camids)
+
+        cache[key] = Runner(backend, run, embed.parity.summary(), _time(run, tuple(embed.input_size)))
     return cache[key]
+
+
+def _time(run: Callable[[np.ndarray, np.ndarray | None], np.ndarray], input_size: tuple[int, int]) -> float:
+    x = np.random.default_rng(0).random((PROBE_BATCH, 3, *input_size), dtype=np.float32)
+    cams = np.zeros(PROBE_BATCH, dtype=np.int64)
+    run(x, cams)  # warm-up: first-call allocations and kernel choices
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        run(x, cams)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def run_batch(runner: Runner, images: torch.Tensor, camids: torch.Tensor, flip: bool) -> torch.Tensor:

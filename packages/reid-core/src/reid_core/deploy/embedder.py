@@ -144,7 +144,7 @@ class Embedder:
         weights: a checkpoint file or URL (with a name).
         dataset: the catalogued weights to load (with a name).
         backend: ``"torch"``, ``"onnxruntime"``, ``"openvino"``, ``"tensorrt"`` or ``"auto"``:
-            on a CPU the first installed of OpenVINO, ONNX Runtime, then PyTorch; on CUDA
+            on a CPU the first installed of ONNX Runtime, OpenVINO, then PyTorch; on CUDA
             TensorRT when installed, else PyTorch.
         precision: ``"fp32"``, ``"fp16"`` or ``"int8"`` (static quantization, calibrated on
             ``calibration`` images, by default the synthetic set's training images).
