@@ -14,22 +14,9 @@ from reid_core.deploy.backends import OnnxRuntimeBackend, OpenVINOBackend
 from reid_core.errors import ReidError
 from reid_core.extract import extract_features
 
-from ..data.small import NUM_IDS, small_synthetic_home
+from ..data.small import NUM_IDS
 
 pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture
-def home(tmp_path_factory, monkeypatch):
-    path = small_synthetic_home(tmp_path_factory)
-    monkeypatch.setenv("REID_HOME", str(path))
-    return path
-
-
-@pytest.fixture
-def tiny(tiny_family, home):
-    torch.manual_seed(0)
-    return reid_core.create_model("tiny_net").eval()
 
 
 @pytest.fixture

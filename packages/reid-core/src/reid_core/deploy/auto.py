@@ -21,7 +21,6 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
