@@ -134,9 +134,12 @@ class OpenVINOBackend:
         return np.asarray(result[self.compiled.outputs[0]], dtype=np.float32)
 
     def __del__(self) -> None:
-        with keep_signal_stack():
-            self.__dict__.pop("request", None)
-            self.__dict__.pop("compiled", None)
+        try:
+            with keep_signal_stack():
+                self.__dict__.pop("request", None)
+                self.__dict__.pop("compiled", None)
+        except Exception:  # at interpreter exit this module's globals may be gone already
+            pass
 
 
 class _StackT(ctypes.Structure):
