@@ -4,6 +4,7 @@ The weights are the parity fixtures' deterministic fill (reid-fill-v1: trained-l
 e.g. running variances in [0.5, 1.5]), not the published files, which need the network. One model
 per family runs in every session (slow: exporting takes 10-30 s a model); the others, about
 twenty minutes more on two cores, run with ``pytest -m exhaustive tests/reid_core/deploy``.
+Camera-aware models are checked with several cameras.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import reid_core
 from reid_core.data import synthetic
 from reid_core.deploy import COSINE_BOUND, Embedder
 from reid_core.deploy.embedder import _torch_reference, load_images
-from reid_core.export import camera_count
+from reid_core.deploy.artifacts import artifact_path
+from reid_core.export import camera_count, export_onnx
 
 from ...parity.reidfill import fill
 from ..data.small import NUM_IDS, small_synthetic_home
@@ -30,7 +32,7 @@ EVERY_SESSION = {
     "agw": "resnet50_agw",
     "apnet": "resnet50_ap",
     "bot": "resnet50_bot",
-    "clipreid": "vit_b16_sie_olp_clipreid",  # camera-aware
+    "clipreid": "rn50_clipreid",  # the ViT-B/16 ones (camera-aware) run with -m exhaustive
     "fastreid": "mgn_R50_fastreid",  # several branches concatenated
     "lightmbn": "osnet_lmbn",
     "pass": "vit_small_pass",
@@ -78,6 +80,9 @@ def test_published_model_runs_on_onnxruntime_and_openvino(name, home, monkeypatc
     monkeypatch.setenv("REID_HOME", str(home))
     crops = [r.path for r in synthetic(home / "datasets", num_ids=NUM_IDS).gallery[::5][:6]]
     model = filled(name)
+    # Exported here with one check batch: the checks below cover batches of 6, 4 and 2, and the
+    # export's own check at 1, 4 and 17 is tested in tests/reid_core/test_export.py.
+    export_onnx(model, artifact_path(model, "fp32", ".onnx"), dynamic_batch=True, batch_sizes=(2,))
     batch = load_images(crops, model.input_size)
     camids = np.arange(len(crops), dtype=np.int64) % max(1, camera_count(model))
     reference = _torch_reference(model, batch, camids)
