@@ -17,7 +17,7 @@ import reid_core
 from reid_core.data import synthetic
 from reid_core.deploy import COSINE_BOUND, Embedder
 from reid_core.deploy.embedder import _torch_reference, load_images
-from reid_core.deploy.artifacts import artifact_path
+from reid_core.deploy.artifacts import artifact_path, exported_dir
 from reid_core.export import camera_count, export_onnx
 
 from ...parity.reidfill import fill
@@ -95,3 +95,5 @@ def test_published_model_runs_on_onnxruntime_and_openvino(name, home, monkeypatc
         got = embed(torch.from_numpy(batch), camids=camids if model.camera_aware else None)
         cos = (got * reference).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1))
         assert cos.min() >= COSINE_BOUND["fp32"], f"{name} on {backend}: cosine {cos.min():.6f}"
+    for path in exported_dir().glob(f"{name}-*"):  # up to 350 MB a model: not kept for the session
+        path.unlink()
