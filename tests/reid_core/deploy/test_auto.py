@@ -59,8 +59,8 @@ def test_auto_runs_the_faster_backend_on_its_probe_batch(tiny, records, monkeypa
     real = auto._runner
     timed = []
 
-    def with_times(model, backend, device):
-        runner = real(model, backend, device)
+    def with_times(model, backend, device, digest):
+        runner = real(model, backend, device, digest)
         timed.append(runner.seconds)
         return dataclasses.replace(runner, seconds=1.0 if backend == faster else 2.0)
 
@@ -105,8 +105,8 @@ def test_the_built_backend_is_reused_until_the_weights_change(tiny, records, mon
     built = []
     real = auto._runner
 
-    def counting(model, backend, device):
-        runner = real(model, backend, device)
+    def counting(model, backend, device, digest):
+        runner = real(model, backend, device, digest)
         built.append(runner)
         return runner
 

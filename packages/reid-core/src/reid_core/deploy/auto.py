@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ReidError
+from .artifacts import weights_digest
 from .backends import BACKENDS, available
 
 #: exported backends ``auto`` tries on a CPU (the fastest of them runs)
@@ -75,16 +76,17 @@ def exported_runner(model: nn.Module, backend: str, device: torch.device, *, ima
         if not own_resize or tuple(input_size) != tuple(meta.input_size):
             raise ReidError(f"backend {backend!r} runs the model at its input size {tuple(meta.input_size)}; "
                             "give records or paths without another input_size, or use backend='torch'")
-        return _runner(model, backend, device)
+        return _runner(model, backend, device, weights_digest(model))
     if (device.type != "cpu" or amp or meta is None or not own_resize
             or tuple(input_size) != tuple(meta.input_size) or images is None or images < AUTO_MIN_IMAGES):
         return None
     candidates = []
+    digest = weights_digest(model)  # one pass over the weights for every candidate
     for name in CPU_ORDER:
         if not available(name):
             continue
         try:
-            candidates.append(_runner(model, name, device))
+            candidates.append(_runner(model, name, device, digest))
         except Exception as e:  # an export or parity failure: PyTorch still gives the right features
             warnings.warn(f"extract_features: {meta.name} not run with {name} ({e}); "
                           "it is left out of the choice", stacklevel=3)
@@ -102,11 +104,9 @@ def resolve(model: nn.Module, backend: str, device: torch.device, *, images: int
     return runner.backend if runner is not None else "torch"
 
 
-def _runner(model: nn.Module, backend: str, device: torch.device) -> Runner:
-    from .artifacts import weights_digest
+def _runner(model: nn.Module, backend: str, device: torch.device, digest: str) -> Runner:
     from .embedder import Embedder
 
-    digest = weights_digest(model)
     key = (backend, str(device), digest)
     cache = _built.setdefault(model, {})
     if key not in cache:
